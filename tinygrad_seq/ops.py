@@ -1,0 +1,463 @@
+"""The table of derivatives: every differentiable primitive of the library.
+
+Each op is a small class.  ``forward`` computes the value from numpy arrays;
+``backward(g, *inputs, out)`` returns the gradient of the loss with respect to
+each input, given ``g``, the gradient with respect to ``out``.  In the notation
+of the math, for z = f(x, y):
+
+    backward(g, x, y, z) = (g ∂z/∂x, g ∂z/∂y)
+
+Three conventions keep the rules this short:
+
+* Broadcasting is undone in one place (``autograd.unbroadcast``): a rule may
+  return a gradient in the broadcast shape of ``out``.
+* The engine adds the returned gradients into what each input already has, so
+  an input used twice (a weight shared by all time steps) gets the sum.
+* The rules use only arithmetic operators and the helpers just below, which
+  accept numpy arrays *and* Tensors.  The engine runs them on arrays for speed,
+  and on Tensors when ``create_graph=True``, which makes every rule itself
+  differentiable: second derivatives come for free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .tensor import Function, Tensor
+
+# --------------------------------------------------------------------------- helpers for the rules (arrays or Tensors)
+
+
+def expand(a, shape):
+    """Broadcast ``a`` to ``shape``."""
+    return a.expand(shape) if isinstance(a, Tensor) else np.broadcast_to(a, shape)
+
+
+def permute(a, axes):
+    return a.permute(axes) if isinstance(a, Tensor) else a.transpose(axes)
+
+
+def exp(a):
+    return a.exp() if isinstance(a, Tensor) else np.exp(a)
+
+
+def softmax(a, axis):
+    return a.softmax(axis) if isinstance(a, Tensor) else _softmax(a, axis)
+
+
+def index_add(g, index, shape):
+    """An array of zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
+    if isinstance(g, Tensor):
+        return IndexAdd.apply(g, index=index, shape=shape)
+    out = np.zeros(shape, dtype=g.dtype)
+    np.add.at(out, index, g)
+    return out
+
+
+def keep_axes(g, in_ndim, axis, keepdims):
+    """Re-insert reduced axes as size 1 so that ``g`` broadcasts against the input."""
+    if keepdims:
+        return g
+    if axis is None:
+        return g.reshape((1,) * in_ndim)
+    shape = list(g.shape)
+    for a in axis:
+        shape.insert(a, 1)
+    return g.reshape(tuple(shape))
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _logsumexp(x, axis, keepdims=True):
+    m = x.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # a row of -inf gives -inf, not NaN
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+# --------------------------------------------------------------------------- arithmetic
+
+
+class Add(Function):
+    op = "add"  # z = x + y
+
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, g, x, y, z):
+        return g, g
+
+
+class Sub(Function):
+    op = "sub"  # z = x - y
+
+    def forward(self, x, y):
+        return x - y
+
+    def backward(self, g, x, y, z):
+        return g, -g
+
+
+class Mul(Function):
+    op = "mul"  # z = x * y
+
+    def forward(self, x, y):
+        return x * y
+
+    def backward(self, g, x, y, z):
+        return g * y, g * x
+
+
+class Div(Function):
+    op = "div"  # z = x / y
+
+    def forward(self, x, y):
+        return x / y
+
+    def backward(self, g, x, y, z):
+        return g / y, -g * x / (y * y)
+
+
+class Neg(Function):
+    op = "neg"  # z = -x
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g, x, z):
+        return (-g,)
+
+
+class Pow(Function):
+    op = "pow"  # z = x ** p, p a number
+
+    def forward(self, x, exponent):
+        self.p = exponent
+        return x**exponent
+
+    def backward(self, g, x, z):
+        p = self.p
+        return (g * p * x ** (p - 1),)
+
+
+class MatMul(Function):
+    op = "matmul"  # Z = X @ Y (at least 2-D; batch dims broadcast)
+
+    def forward(self, x, y):
+        return x @ y
+
+    def backward(self, g, x, y, z):
+        return g @ y.swapaxes(-1, -2), x.swapaxes(-1, -2) @ g
+
+
+# --------------------------------------------------------------------------- elementwise functions
+
+
+class Exp(Function):
+    op = "exp"  # z = e^x, dz/dx = z
+
+    def forward(self, x):
+        return np.exp(x)
+
+    def backward(self, g, x, z):
+        return (g * z,)
+
+
+class Log(Function):
+    op = "log"  # z = ln x, dz/dx = 1/x
+
+    def forward(self, x):
+        return np.log(x)
+
+    def backward(self, g, x, z):
+        return (g / x,)
+
+
+class Sqrt(Function):
+    op = "sqrt"  # z = √x, dz/dx = 1/(2z)
+
+    def forward(self, x):
+        return np.sqrt(x)
+
+    def backward(self, g, x, z):
+        return (g / (2 * z),)
+
+
+class Tanh(Function):
+    op = "tanh"  # z = tanh x, dz/dx = 1 - z²
+
+    def forward(self, x):
+        return np.tanh(x)
+
+    def backward(self, g, x, z):
+        return (g * (1 - z * z),)
+
+
+class Sigmoid(Function):
+    op = "sigmoid"  # z = 1/(1 + e^-x), dz/dx = z(1 - z)
+
+    def forward(self, x):
+        e = np.exp(-np.abs(x))  # never overflows: e ≤ 1
+        return np.where(x >= 0, 1, e) / (1 + e)
+
+    def backward(self, g, x, z):
+        return (g * z * (1 - z),)
+
+
+class Relu(Function):
+    op = "relu"  # z = max(x, 0), dz/dx = [x > 0]
+
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, g, x, z):
+        return (g * self.mask,)
+
+
+class Abs(Function):
+    op = "abs"  # z = |x|, dz/dx = sign x
+
+    def forward(self, x):
+        self.sign = np.sign(x)
+        return np.abs(x)
+
+    def backward(self, g, x, z):
+        return (g * self.sign,)
+
+
+class Maximum(Function):
+    op = "maximum"  # z = max(x, y); on ties each input gets half, as in PyTorch
+
+    def forward(self, x, y):
+        self.wx = ((x > y) + 0.5 * (x == y)).astype(np.result_type(x, y))
+        return np.maximum(x, y)
+
+    def backward(self, g, x, y, z):
+        return g * self.wx, g * (1 - self.wx)
+
+
+class Minimum(Function):
+    op = "minimum"  # z = min(x, y)
+
+    def forward(self, x, y):
+        self.wx = ((x < y) + 0.5 * (x == y)).astype(np.result_type(x, y))
+        return np.minimum(x, y)
+
+    def backward(self, g, x, y, z):
+        return g * self.wx, g * (1 - self.wx)
+
+
+class Clip(Function):
+    op = "clip"  # z = min(max(x, lo), hi), dz/dx = [lo ≤ x ≤ hi]
+
+    def forward(self, x, lo=None, hi=None):
+        z = np.clip(x, lo, hi)
+        self.inside = z == x
+        return z
+
+    def backward(self, g, x, z):
+        return (g * self.inside,)
+
+
+class Where(Function):
+    op = "where"  # z = x where cond else y
+
+    def forward(self, x, y, cond):
+        self.cond = cond
+        return np.where(cond, x, y)
+
+    def backward(self, g, x, y, z):
+        return g * self.cond, g * ~self.cond
+
+
+class Cast(Function):
+    op = "cast"  # z = x in another float dtype
+
+    def forward(self, x, dtype):
+        self.dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g, x, z):
+        return (g.to(self.dtype) if isinstance(g, Tensor) else g.astype(self.dtype),)
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+class Sum(Function):
+    op = "sum"  # z = Σ x over axis; every x gets g
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    def backward(self, g, x, z):
+        return (expand(keep_axes(g, len(self.shape), self.axis, self.keepdims), self.shape),)
+
+
+class Mean(Function):
+    op = "mean"  # z = Σ x / n over axis
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = x.shape, axis, keepdims
+        z = x.mean(axis=axis, keepdims=keepdims)
+        self.n = x.size // max(z.size, 1)
+        return z
+
+    def backward(self, g, x, z):
+        return (expand(keep_axes(g, len(self.shape), self.axis, self.keepdims), self.shape) / self.n,)
+
+
+class Max(Function):
+    op = "max"  # z = max x over axis; the maxima share g equally
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.axis, self.keepdims, self.ndim = axis, keepdims, x.ndim
+        z = x.max(axis=axis, keepdims=True)
+        is_max = x == z
+        self.share = is_max / is_max.sum(axis=axis, keepdims=True)
+        return z if keepdims else z.squeeze(axis)
+
+    def backward(self, g, x, z):
+        return (keep_axes(g, self.ndim, self.axis, self.keepdims) * self.share,)
+
+
+class LogSumExp(Function):
+    op = "logsumexp"  # z = log Σ e^x, dz/dx = softmax(x)
+
+    def forward(self, x, axis=-1, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+        return _logsumexp(x, axis, keepdims)
+
+    def backward(self, g, x, z):
+        axis = (self.axis % x.ndim,)
+        return (keep_axes(g, x.ndim, axis, self.keepdims) * softmax(x, self.axis),)
+
+
+class Softmax(Function):
+    op = "softmax"  # z = e^x / Σ e^x;  dL/dx = z ⊙ (g - Σ g ⊙ z)
+
+    def forward(self, x, axis=-1):
+        self.axis = axis
+        return _softmax(x, axis)
+
+    def backward(self, g, x, z):
+        return (z * (g - (g * z).sum(axis=self.axis, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    op = "log_softmax"  # z = x - log Σ e^x;  dL/dx = g - softmax(x) Σ g
+
+    def forward(self, x, axis=-1):
+        self.axis = axis
+        return x - _logsumexp(x, axis)
+
+    def backward(self, g, x, z):
+        return (g - exp(z) * g.sum(axis=self.axis, keepdims=True),)
+
+
+class CrossEntropy(Function):
+    op = "cross_entropy"  # L_n = -log softmax(x_n)[y_n];  dL_n/dx_n = softmax(x_n) - onehot(y_n)
+
+    def forward(self, logits, target, weight):
+        """logits (N, C), target (N,) ints, weight (N,): per-row factor (0 for ignored rows)."""
+        rows = np.arange(len(target))
+        self.rows, self.target, self.weight = rows, target, weight
+        logp = logits[rows, target] - _logsumexp(logits, axis=1, keepdims=False)
+        return -logp * weight
+
+    def backward(self, g, logits, target, weight, z):
+        dx = softmax(logits, 1) - self.onehot(logits.shape, logits.dtype)
+        return (dx * (g * self.weight).reshape((-1, 1)), None, None)
+
+    def onehot(self, shape, dtype):
+        y = np.zeros(shape, dtype=dtype)
+        y[self.rows, self.target] = 1
+        return y
+
+
+# --------------------------------------------------------------------------- shapes and indexing
+
+
+class Reshape(Function):
+    op = "reshape"
+
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, g, x, z):
+        return (g.reshape(self.shape),)
+
+
+class Permute(Function):
+    op = "permute"  # axes moved; the gradient moves back
+
+    def forward(self, x, axes):
+        self.inverse = tuple(np.argsort(axes))
+        return x.transpose(axes)
+
+    def backward(self, g, x, z):
+        return (permute(g, self.inverse),)
+
+
+class Expand(Function):
+    op = "expand"  # broadcast copies; unbroadcast sums the copies' gradients
+
+    def forward(self, x, shape):
+        return np.broadcast_to(x, shape)
+
+    def backward(self, g, x, z):
+        return (g,)
+
+
+class GetItem(Function):
+    op = "getitem"  # z = x[index]; the gradient goes back to the picked places (repeats add up)
+
+    def forward(self, x, index):
+        self.index, self.shape = index, x.shape
+        return x[index]
+
+    def backward(self, g, x, z):
+        return (index_add(g, self.index, self.shape),)
+
+
+class IndexAdd(Function):
+    op = "index_add"  # z = zeros(shape) with g added at index; the adjoint of GetItem
+
+    def forward(self, g, index, shape):
+        self.index = index
+        return index_add(g, index, shape)
+
+    def backward(self, g, x, z):
+        return (g[self.index],)
+
+
+class Cat(Function):
+    op = "cat"  # z = [x1, x2, ...] along axis; each input gets its slice of g
+
+    def forward(self, *xs, axis=0):
+        self.axis = axis % xs[0].ndim
+        self.bounds = np.cumsum([0] + [x.shape[self.axis] for x in xs])
+        return np.concatenate(xs, axis=axis)
+
+    def backward(self, g, *xs_and_z):
+        lead = (slice(None),) * self.axis
+        b = self.bounds
+        return tuple(g[lead + (slice(b[i], b[i + 1]),)] for i in range(len(b) - 1))
+
+
+class Stack(Function):
+    op = "stack"  # z[..., i, ...] = x_i; each input gets its slice of g
+
+    def forward(self, *xs, axis=0):
+        self.axis = axis % (xs[0].ndim + 1)
+        return np.stack(xs, axis=axis)
+
+    def backward(self, g, *xs_and_z):
+        lead = (slice(None),) * self.axis
+        return tuple(g[lead + (i,)] for i in range(len(xs_and_z) - 1))

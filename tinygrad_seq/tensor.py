@@ -1,0 +1,797 @@
+"""Tensor: a numpy array that remembers how it was made.
+
+    >>> from tinygrad_seq import Tensor
+    >>> W = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, name="W")
+    >>> h = (W @ Tensor([1.0, 1.0])).tanh()
+    >>> h.sum().backward()
+    >>> W.grad.shape
+    (2, 2)
+
+Names and meanings follow PyTorch (requires_grad, backward, detach, view,
+permute, ...) so that what a student learns here carries over.  The
+derivative of every op lives in ops.py; this file is plumbing.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .autograd import check_finite, run_backward, state, where
+
+# --------------------------------------------------------------------------- dtypes and random numbers
+
+_default_dtype = np.dtype(np.float32)
+_rng = np.random.default_rng()
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the float dtype of tensors made from Python numbers (float32 unless changed)."""
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"default dtype must be float32 or float64, got {dtype}")
+    _default_dtype = dtype
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator behind randn, rand, dropout and the initialisers."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def default_rng() -> np.random.Generator:
+    return _rng
+
+
+def _as_array(data, dtype):
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        arr = data.astype(dtype) if dtype is not None and data.dtype != dtype else data
+    else:
+        if isinstance(data, (str, bytes)):
+            raise TypeError(f"Tensor data must be numbers, got a string: {data!r}")
+        try:
+            arr = np.array(data, dtype=dtype)
+        except (ValueError, TypeError) as e:
+            raise TypeError(f"Tensor data must be a number or a rectangular nested list of numbers: {e}") from None
+        if dtype is None and arr.dtype == np.float64 and not _has_numpy_float64(data):
+            arr = arr.astype(_default_dtype)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"Tensor data must be numeric (bool, int or float); got dtype {arr.dtype}")
+    return arr
+
+
+def _has_numpy_float64(data):
+    """Python floats take the default dtype; numpy float64 scalars keep theirs."""
+    return isinstance(data, np.floating)
+
+
+# --------------------------------------------------------------------------- Function: one node of the graph
+
+
+class Function:
+    """An op in the graph: ``forward`` on arrays, ``backward`` giving one gradient per input.
+
+    Subclasses (in ops.py) define
+
+        forward(self, *inputs, **options) -> array
+        backward(self, g, *inputs, out) -> tuple of gradients, one per input
+
+    where ``g`` is the gradient of the loss with respect to ``out``.  The
+    engine calls backward with numpy arrays, or with Tensors when
+    ``create_graph=True``; rules use only operators and the helpers at the
+    top of ops.py, which accept both.  A gradient may keep the broadcast shape:
+    the engine sums it back to the input's shape.
+    """
+
+    __slots__ = ("inputs", "parents", "versions", "scope", "released", "__dict__")
+    op = "function"
+
+    @classmethod
+    def apply(cls, *inputs, **options):
+        fn = cls()
+        datas, parents = [], []
+        for a in inputs:
+            if isinstance(a, Tensor):
+                datas.append(a.data)
+                if a.requires_grad:
+                    parents.append(a)
+            else:
+                datas.append(a)
+        try:
+            out = fn.forward(*datas, **options)
+        except (ValueError, IndexError) as e:
+            shapes = ", ".join(str(np.shape(d)) for d in datas)
+            raise type(e)(f"{where(cls.op, state.scope)}: inputs of shapes {shapes}: {e}") from None
+        if state.anomaly:
+            check_finite(out, where(cls.op, state.scope))
+        t = Tensor.__new__(Tensor)
+        t.data = out if type(out) is np.ndarray else np.asarray(out)
+        t.grad = t.name = t._hooks = None
+        t._scope = state.scope
+        t._version = 0
+        t._retains_grad = False
+        if parents and state.grad_enabled:
+            fn.inputs = inputs
+            fn.parents = parents
+            fn.versions = [p._version for p in parents]
+            fn.scope = t._scope
+            fn.released = False
+            t._ctx = fn
+            t.requires_grad = True
+        else:
+            t._ctx = None
+            t.requires_grad = False
+        return t
+
+    def release(self):
+        """Forget what backward needed (masks, caches); the graph's shape stays for viz."""
+        self.released = True
+        self.__dict__.clear()
+
+
+# --------------------------------------------------------------------------- Tensor
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode automatic differentiation.
+
+    ``data`` is the numpy array; ``grad`` is a Tensor of the same shape,
+    filled by ``backward()`` for leaves that require grad.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "_scope", "_version", "_hooks", "_retains_grad", "__weakref__")
+    __array_ufunc__ = None  # `ndarray * Tensor` defers to Tensor.__rmul__ instead of looping over elements
+
+    def __init__(self, data, requires_grad=False, dtype=None, name=None):
+        self.data = _as_array(data, None if dtype is None else np.dtype(dtype))
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only float tensors can require gradients; got dtype {self.data.dtype}")
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.name = name
+        self._ctx = None
+        self._scope = state.scope
+        self._version = 0
+        self._hooks = None
+        self._retains_grad = False
+
+    # ---- introspection (read by viz) ----
+    @property
+    def op(self) -> str | None:
+        """Name of the op that made this tensor, or None for a leaf."""
+        return None if self._ctx is None else self._ctx.op
+
+    @property
+    def parents(self) -> tuple:
+        """The tensors this one was computed from (those that require grad)."""
+        return () if self._ctx is None else self._ctx.parents
+
+    @property
+    def scope(self) -> str:
+        """The scope path in force when the tensor was made, e.g. ``'LSTM/l0/t=3'``."""
+        return self._scope
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    # ---- array attributes ----
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: self.data.dtype)
+    size = property(lambda self: self.data.size)
+
+    def dim(self):
+        return self.data.ndim
+
+    def numel(self):
+        return self.data.size
+
+    def numpy(self):
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element; this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __hash__(self):
+        return id(self)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with shape {self.shape} is ambiguous")
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __repr__(self):
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extras = []
+        if self.data.dtype not in (_default_dtype, np.int64, np.bool_):
+            extras.append(f"dtype={self.data.dtype}")
+        if self._ctx is not None:
+            extras.append(f"op={self._ctx.op!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        if self._scope:
+            extras.append(f"scope={self._scope!r}")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ---- autograd ----
+    def backward(self, gradient=None, retain_graph=False, create_graph=False):
+        """Compute the gradient of this tensor with respect to every leaf that requires grad.
+
+        A non-scalar output needs ``gradient`` (the vector in the vector-Jacobian product).
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the computation "
+                "had requires_grad=True (or it ran inside no_grad())"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar output; this one has shape {self.shape}. "
+                    "Reduce it first (loss.sum()) or pass gradient=Tensor of the same shape."
+                )
+            gradient = Tensor(np.ones_like(self.data))
+        else:
+            gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
+            if gradient.shape != self.shape:
+                raise ValueError(f"backward(): gradient has shape {gradient.shape} but the tensor has shape {self.shape}")
+        run_backward([self], [gradient], retain_graph=retain_graph or create_graph, create_graph=create_graph)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this intermediate tensor after backward (e.g. to read dL/dh(t))."""
+        self._retains_grad = True
+        return self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        self._hooks = (self._hooks or ()) + (hook,)
+        return hook
+
+    def detach(self):
+        """The same values, cut from the graph (truncated BPTT cuts here)."""
+        t = Tensor(self.data)
+        t.name = self.name
+        return t
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only float tensors can require gradients; got dtype {self.data.dtype}")
+        if self._ctx is not None and not requires_grad:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_(self):
+        return self._inplace(lambda d: d.fill(0))
+
+    def fill_(self, value):
+        return self._inplace(lambda d: d.fill(value))
+
+    def copy_(self, src):
+        src = src.data if isinstance(src, Tensor) else np.asarray(src)
+        return self._inplace(lambda d: np.copyto(d, src))
+
+    def _inplace(self, change):
+        if self.requires_grad and state.grad_enabled:
+            kind = "a leaf that requires grad" if self._ctx is None else "a tensor that requires grad"
+            raise RuntimeError(
+                f"in-place change of {kind} (shape {self.shape}, name {self.name!r}) would corrupt its gradient; "
+                "write x = x + y instead, or wrap parameter updates in no_grad()"
+            )
+        change(self.data)
+        self._version += 1
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(lambda d: np.add(d, _data(other), out=d, casting="same_kind"))
+
+    def __isub__(self, other):
+        return self._inplace(lambda d: np.subtract(d, _data(other), out=d, casting="same_kind"))
+
+    def __imul__(self, other):
+        return self._inplace(lambda d: np.multiply(d, _data(other), out=d, casting="same_kind"))
+
+    def __itruediv__(self, other):
+        return self._inplace(lambda d: np.divide(d, _data(other), out=d, casting="same_kind"))
+
+    def __setitem__(self, index, value):
+        self._inplace(lambda d: d.__setitem__(_index(index), _data(value)))
+
+    # ---- arithmetic ----
+    def __add__(self, other):
+        return ops.Add.apply(self, other)
+
+    def __radd__(self, other):
+        return ops.Add.apply(other, self)
+
+    def __sub__(self, other):
+        return ops.Sub.apply(self, other)
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(other, self)
+
+    def __mul__(self, other):
+        return ops.Mul.apply(self, other)
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(other, self)
+
+    def __truediv__(self, other):
+        return ops.Div.apply(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(other, self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            return (exponent * self.log()).exp()
+        if not isinstance(exponent, numbers.Real):
+            raise TypeError(f"exponent must be a number or a Tensor, got {type(exponent).__name__}")
+        return ops.Pow.apply(self, exponent=exponent)
+
+    def __rpow__(self, base):
+        return (self * float(np.log(base))).exp()
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(Tensor(other), self)
+
+    def matmul(self, other):
+        return matmul(self, other)
+
+    # comparisons give bool tensors outside the graph
+    def __eq__(self, other):
+        return Tensor(self.data == _data(other))
+
+    def __ne__(self, other):
+        return Tensor(self.data != _data(other))
+
+    def __lt__(self, other):
+        return Tensor(self.data < _data(other))
+
+    def __le__(self, other):
+        return Tensor(self.data <= _data(other))
+
+    def __gt__(self, other):
+        return Tensor(self.data > _data(other))
+
+    def __ge__(self, other):
+        return Tensor(self.data >= _data(other))
+
+    # ---- elementwise functions ----
+    def exp(self):
+        return ops.Exp.apply(self)
+
+    def log(self):
+        return ops.Log.apply(self)
+
+    def sqrt(self):
+        return ops.Sqrt.apply(self)
+
+    def tanh(self):
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self):
+        return ops.Sigmoid.apply(self)
+
+    def relu(self):
+        return ops.Relu.apply(self)
+
+    def abs(self):
+        return ops.Abs.apply(self)
+
+    def maximum(self, other):
+        return ops.Maximum.apply(self, other)
+
+    def minimum(self, other):
+        return ops.Minimum.apply(self, other)
+
+    def clip(self, min=None, max=None):
+        if min is None and max is None:
+            raise ValueError("clip needs min or max")
+        return ops.Clip.apply(self, lo=min, hi=max)
+
+    clamp = clip
+
+    # ---- reductions (dim/keepdim as in PyTorch; axis/keepdims as in numpy also accepted) ----
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.Sum.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.Mean.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+
+    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.Max.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+
+    def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return -ops.Max.apply(-self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Largest value; with a dim, ``(values, indices)`` as in PyTorch. Ties share the gradient."""
+        return self._extreme(self.amax, np.argmax, dim, axis, keepdim, keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return self._extreme(self.amin, np.argmin, dim, axis, keepdim, keepdims)
+
+    def _extreme(self, reduce, arg, dim, axis, keepdim, keepdims):
+        axes = _axes(self, dim, axis)
+        values = reduce(axis=axes, keepdims=_kd(keepdim, keepdims))
+        if axes is None:
+            return values
+        if len(axes) != 1:
+            return values
+        idx = arg(self.data, axis=axes[0])
+        if _kd(keepdim, keepdims):
+            idx = np.expand_dims(idx, axes[0])
+        return MinMax(values, Tensor(idx))
+
+    def var(self, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
+        """Variance; ``correction=1`` (Bessel's) by default as in PyTorch."""
+        if unbiased is not None:
+            correction = 1 if unbiased else 0
+        axes = _axes(self, dim, axis)
+        n = self.data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
+        centered = self - self.mean(axis=axes, keepdims=True)
+        return (centered * centered).sum(axis=axes, keepdims=_kd(keepdim, keepdims)) / max(n - correction, 0)
+
+    def std(self, dim=None, keepdim=False, *, correction=1, axis=None, keepdims=None):
+        return self.var(dim, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
+
+    def softmax(self, dim=-1):
+        return ops.Softmax.apply(self, axis=dim)
+
+    def log_softmax(self, dim=-1):
+        return ops.LogSoftmax.apply(self, axis=dim)
+
+    def logsumexp(self, dim=-1, keepdim=False):
+        return ops.LogSumExp.apply(self, axis=dim, keepdims=keepdim)
+
+    # ---- shape ----
+    def reshape(self, *shape):
+        shape = _shape_arg(shape)
+        if shape == self.data.shape:
+            return self
+        return ops.Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+
+    def permute(self, *dims):
+        dims = tuple(d % self.ndim for d in _shape_arg(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dims of a tensor of shape {self.shape}")
+        return ops.Permute.apply(self, axes=dims)
+
+    def transpose(self, dim0, dim1):
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return ops.Permute.apply(self, axes=tuple(axes))
+
+    swapaxes = transpose
+
+    @property
+    def T(self):
+        return ops.Permute.apply(self, axes=tuple(reversed(range(self.ndim))))
+
+    def expand(self, *shape):
+        shape = _shape_arg(shape)
+        shape = tuple(n if n != -1 else self.shape[i - len(shape) + self.ndim] for i, n in enumerate(shape))
+        return ops.Expand.apply(self, shape=shape)
+
+    broadcast_to = expand
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        dims = {d % self.ndim for d in dims if self.shape[d] == 1}
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in dims))
+
+    def unsqueeze(self, dim):
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def __getitem__(self, index):
+        return ops.GetItem.apply(self, index=_index(index))
+
+    def split(self, split_size_or_sections, dim=0):
+        return split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return chunk(self, chunks, dim)
+
+    def where(self, condition, other):
+        return where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        return where(mask, value, self)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def long(self):
+        return Tensor(self.data.astype(np.int64))
+
+    def to(self, dtype):
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind != "f" or self.dtype.kind != "f":
+            return Tensor(self.data.astype(dtype))
+        return ops.Cast.apply(self, dtype=dtype)
+
+    type = to
+
+
+class MinMax(tuple):
+    """``(values, indices)`` returned by ``max(dim)`` and ``min(dim)``, as in PyTorch."""
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+# --------------------------------------------------------------------------- argument helpers
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _kd(keepdim, keepdims):
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+def _axes(t, dim, axis):
+    """Normalise dim/axis (an int, a tuple or None) to a sorted tuple of non-negative axes."""
+    if dim is not None and axis is not None:
+        raise TypeError("pass dim or axis, not both")
+    a = dim if dim is not None else axis
+    if a is None:
+        return None
+    a = (a,) if isinstance(a, numbers.Integral) else tuple(a)
+    for d in a:
+        if not -t.ndim <= d < max(t.ndim, 1):
+            raise IndexError(f"dim {d} is out of range for a tensor of shape {t.shape}")
+    return tuple(sorted(d % max(t.ndim, 1) for d in a))
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(n) for n in shape)
+
+
+def _index(index):
+    """Tensors used as indices become their integer (or bool) arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+# --------------------------------------------------------------------------- functions on tensors
+
+
+def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
+    """Make a tensor (a copy of ``data``), as ``torch.tensor``."""
+    arr = _as_array(data, None if dtype is None else np.dtype(dtype))
+    return Tensor(np.array(arr, copy=True), requires_grad=requires_grad, name=name)
+
+
+def _float_dtype(dtype):
+    return _default_dtype if dtype is None else np.dtype(dtype)
+
+
+def zeros(*shape, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return Tensor(np.full(shape, fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.zeros_like(_data(t), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.ones_like(_data(t), dtype=dtype), requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    arr = np.arange(start, end, step)
+    if dtype is not None:
+        arr = arr.astype(dtype)
+    elif arr.dtype == np.float64:
+        arr = arr.astype(_default_dtype)
+    return Tensor(arr)
+
+
+def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
+    return Tensor(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=None, requires_grad=False) -> Tensor:
+    """Standard normal samples from the generator seeded by ``manual_seed``."""
+    return Tensor(_rng.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=None, requires_grad=False) -> Tensor:
+    """Uniform samples on [0, 1) from the generator seeded by ``manual_seed``."""
+    return Tensor(_rng.random(_shape_arg(shape)).astype(_float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def _as_tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product with numpy's rules: 1-D operands are promoted, batch dims broadcast."""
+    a, b = _as_tensor(a), _as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"{where('matmul', state.scope)}: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ValueError(
+            f"{where('matmul', state.scope)}: {a.shape} @ {b.shape}: inner sizes {ka} and {kb} differ"
+        )
+    if a.ndim == 1 and b.ndim == 1:
+        return (a * b).sum()
+    if a.ndim == 1:
+        return ops.MatMul.apply(a.reshape(1, ka), b).squeeze(-2)
+    if b.ndim == 1:
+        return ops.MatMul.apply(a, b.reshape(kb, 1)).squeeze(-1)
+    return ops.MatMul.apply(a, b)
+
+
+def where(condition, x, y) -> Tensor:
+    """``x`` where condition holds, else ``y``; the condition carries no gradient."""
+    cond = np.asarray(_data(condition), dtype=bool)
+    return ops.Where.apply(x, y, cond=cond)
+
+
+def maximum(a, b) -> Tensor:
+    return ops.Maximum.apply(a, b)
+
+
+def minimum(a, b) -> Tensor:
+    return ops.Minimum.apply(a, b)
+
+
+def clip(x, min=None, max=None) -> Tensor:
+    return _as_tensor(x).clip(min, max)
+
+
+def cat(tensors, dim=0) -> Tensor:
+    """Join tensors along an existing dim (``torch.cat``)."""
+    tensors = [_as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat needs at least one tensor")
+    return ops.Cat.apply(*tensors, axis=dim)
+
+
+concatenate = cat
+
+
+def stack(tensors, dim=0) -> Tensor:
+    """Join same-shaped tensors along a new dim (``torch.stack``)."""
+    tensors = [_as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"{where('stack', state.scope)}: all tensors need the same shape, got {sorted(shapes)}")
+    return ops.Stack.apply(*tensors, axis=dim)
+
+
+def split(t, split_size_or_sections, dim=0):
+    """Pieces of ``t`` along ``dim``: of equal size (an int) or of the given sizes (a list)."""
+    n = t.shape[dim]
+    if isinstance(split_size_or_sections, numbers.Integral):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split size must be positive, got {split_size_or_sections}")
+        sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split sizes {sizes} add up to {sum(sizes)}, but dim {dim} has size {n}")
+    pieces, start = [], 0
+    lead = (slice(None),) * (dim % t.ndim)
+    for s in sizes:
+        pieces.append(t[lead + (slice(start, start + s),)])
+        start += s
+    return tuple(pieces)
+
+
+def chunk(t, chunks, dim=0):
+    n = t.shape[dim]
+    return split(t, -(-n // chunks), dim)
+
+
+def exp(x):
+    return _as_tensor(x).exp()
+
+
+def log(x):
+    return _as_tensor(x).log()
+
+
+def tanh(x):
+    return _as_tensor(x).tanh()
+
+
+def sigmoid(x):
+    return _as_tensor(x).sigmoid()
+
+
+def relu(x):
+    return _as_tensor(x).relu()
+
+
+from . import ops  # noqa: E402  (ops.py needs Function and Tensor from this module)
