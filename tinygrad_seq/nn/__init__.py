@@ -1,0 +1,7 @@
+"""Layers built on the engine, with PyTorch's names, arguments and parameter shapes."""
+
+from . import init  # noqa: F401
+from .layers import Dropout, Embedding, LayerNorm, Linear
+from .module import Module, ModuleList, Parameter, Sequential
+
+__all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm"]

@@ -1,0 +1,90 @@
+"""The simple layers: Linear, Embedding, Dropout, LayerNorm (PyTorch's names, shapes and initialisation)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import default_rng, get_default_dtype
+from .module import Module, Parameter, uniform_
+
+
+class Linear(Module):
+    """y = x Wᵀ + b.  weight: (out_features, in_features), bias: (out_features,).
+
+    Initialised as PyTorch does: both uniform on ±1/√in_features.
+    """
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        _check_positive(Linear, in_features=in_features, out_features=out_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(uniform_((out_features, in_features), in_features))
+        self.bias = Parameter(uniform_((out_features,), in_features)) if bias else None
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"{type(self).__name__}: input has {x.shape[-1]} features (shape {x.shape}), expected {self.in_features}"
+            )
+        y = x @ self.weight.T
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table: integer indices (...) to vectors (..., embedding_dim); weight ~ N(0, 1) as in PyTorch."""
+
+    def __init__(self, num_embeddings, embedding_dim):
+        super().__init__()
+        _check_positive(Embedding, num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(default_rng().standard_normal((num_embeddings, embedding_dim)).astype(get_default_dtype()))
+
+    def forward(self, idx):
+        return F.embedding(idx, self.weight)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Dropout(Module):
+    """Zero entries with probability p while training; the identity in eval()."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class LayerNorm(Module):
+    """Normalise over the last dims, then scale by weight (ones) and shift by bias (zeros)."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
+        super().__init__()
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+        dtype = get_default_dtype()
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if elementwise_affine and bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+def _check_positive(cls, **sizes):
+    for k, v in sizes.items():
+        if not isinstance(v, (int, np.integer)) or v <= 0:
+            raise ValueError(f"{cls.__name__}: {k} must be a positive integer, got {v!r}")
