@@ -169,3 +169,76 @@ def embedding(input, weight):
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"{where('embedding', state.scope)}: index out of range [0, {n}): got {idx.min()}..{idx.max()}")
     return weight[idx]
+
+
+# ----------------------------------------------------------------- attention (appended by the attention issue)
+
+
+def masked_softmax(scores, mask=None, dim=-1):
+    """Softmax of ``scores`` over ``dim`` where only the positions with ``mask`` True take part.
+
+    scores: any shape, may already hold −inf; mask: bool, broadcastable to scores (True = take part).
+    Masked positions get exactly zero weight and zero gradient.  A row with no
+    position left (every entry masked or −inf) gets all-zero weights instead of
+    the NaN a plain softmax would give, as PyTorch's scaled_dot_product_attention does.
+    """
+    scores = _t(scores)
+    if mask is not None:
+        mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        scores = scores.masked_fill(~mask, -np.inf)
+    dead = np.all(scores.data == -np.inf, axis=dim, keepdims=True)
+    if not dead.any():
+        return scores.softmax(dim)
+    weights = scores.masked_fill(dead, 0.0).softmax(dim)  # any finite row: it is zeroed just below
+    return weights.masked_fill(dead, 0.0)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(Q Kᵀ · scale + mask) V, as ``torch.nn.functional.scaled_dot_product_attention``.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); leading dims broadcast.
+    ``scale`` defaults to 1/√E (Vaswani et al. 2017: keeps the scores' variance near 1).
+    ``attn_mask`` broadcastable to (..., L, S): bool (True = may attend) or float (added to the scores).
+    ``is_causal`` lets query i attend to keys 0..i only (the top-left triangle; no attn_mask then).
+    ``dropout_p`` drops attention weights (always, as PyTorch does; pass 0.0 in eval).
+    A query whose every key is masked gets a zero output.
+    """
+    from .autograd import scope
+
+    query, key, value = _t(query), _t(key), _t(value)
+    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
+        raise ValueError(
+            f"{where('scaled_dot_product_attention', state.scope)}: query, key and value need at least 2 dims "
+            f"(..., L, E); got {query.shape}, {key.shape}, {value.shape}"
+        )
+    L, E = query.shape[-2:]
+    S = key.shape[-2]
+    if key.shape[-1] != E or value.shape[-2] != S:
+        raise ValueError(
+            f"{where('scaled_dot_product_attention', state.scope)}: query {query.shape}, key {key.shape} and "
+            f"value {value.shape} do not fit: need query (..., L, E), key (..., S, E), value (..., S, Ev)"
+        )
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+    scale = 1 / np.sqrt(E) if scale is None else scale
+    with scope("score"):
+        scores = (query @ key.transpose(-2, -1)) * scale
+        scores.name = "score"
+    allowed = None
+    if is_causal:
+        allowed = np.tril(np.ones((L, S), dtype=bool))
+    elif attn_mask is not None:
+        m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        if m.dtype == bool:
+            allowed = m
+        else:
+            scores = scores + attn_mask
+    with scope("softmax"):
+        weights = masked_softmax(scores, allowed, dim=-1)
+        weights.name = "attn_weights"
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p, training=True)
+    with scope("context"):
+        out = weights @ value
+        out.name = "context"
+    return out
