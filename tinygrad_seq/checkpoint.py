@@ -1,0 +1,278 @@
+"""Checkpoints: a model, its optimizer and the rest of a training run in one ``.npz`` file.
+
+    >>> save_checkpoint("run.npz", model=model, optimizer=opt, vocab=vocab, step=500,
+    ...                 config={"model": "lstm", "hidden_size": 128}, rng=tg.default_rng())
+    >>> ckpt = load_checkpoint("run.npz")
+    >>> ckpt.restore(model, opt, expect_config={"model": "lstm", "hidden_size": 128})
+    >>> ckpt.step, ckpt.vocab
+    (500, Vocab(...))
+
+Three promises:
+
+* **A checkpoint never runs code.**  Everything is a numpy array or one JSON
+  string inside a plain ``.npz`` (a zip of ``.npy`` files), read back with
+  ``allow_pickle=False``.  Open one with ``np.load`` to look inside: arrays are
+  named by their place, e.g. ``model/rnn.weight_hh_l0`` or
+  ``optimizer/state/3/exp_avg``.
+* **A crash never leaves half a checkpoint.**  The file is written under a
+  temporary name in the same directory, flushed to disk (fsync), then renamed
+  over the old one with ``os.replace``, which is atomic: a reader sees the old
+  checkpoint or the new one, never a mixture.
+* **A wrong file gets a clear error**, a ``CheckpointError`` naming the file and
+  the problem: missing, corrupt (not a zip, a failed CRC), not a tinygrad_seq
+  checkpoint, or saved for another model (different sizes or settings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .data import Vocab
+
+__all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_write"]
+
+FORMAT = "tinygrad_seq checkpoint"
+VERSION = 1
+_HEADER = "__checkpoint__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be written, read, or used for this model."""
+
+
+# --------------------------------------------------------------------------- atomic writing
+
+
+def atomic_write(path, write) -> None:
+    """Write a file so that it is either the old file or the complete new one, whatever happens.
+
+    ``write(f)`` writes into a temporary binary file in the same directory
+    (a rename is only atomic within one file system); the data are forced to
+    disk before ``os.replace`` puts the file in place.  If ``write`` raises,
+    or the process is interrupted (Ctrl-C), the temporary file is removed and
+    the old file is untouched.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CheckpointError(f"cannot save {path!r}: directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise CheckpointError(f"cannot save {path!r}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise CheckpointError(f"cannot save {path!r}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(directory)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(directory):
+    """Make the rename itself durable (POSIX); not possible, nor needed, everywhere."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------- nested values <-> arrays + JSON
+
+
+def _encode(value, name, arrays):
+    """Replace each array in a nested structure by ``{"__array__": name}`` and collect it in ``arrays``."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise CheckpointError(f"cannot save {name!r}: arrays of dtype {value.dtype} are not allowed in checkpoints")
+        arrays[name] = value
+        return {"__array__": name}
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, (str, int, np.integer)):
+                raise CheckpointError(f"cannot save {name!r}: keys must be strings or integers, got {k!r}")
+            out[str(k)] = _encode(v, f"{name}/{k}", arrays)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, f"{name}/{i}", arrays) for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise CheckpointError(f"cannot save {name!r}: values of type {type(value).__name__} are not allowed in checkpoints")
+
+
+def _decode(value, arrays):
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        return {k: _decode(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- the checkpoint
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds, as loaded by ``load_checkpoint``.
+
+    ``model``: parameter name -> array (a module's ``state_dict()``);
+    ``optimizer``: an optimizer's ``state_dict()`` (or None) and ``optimizer_class`` its class name;
+    ``vocab``: a ``Vocab`` or None; ``step``: training steps done; ``config``: a JSON-able dict
+    describing the model and run; ``rng``: the state of a numpy Generator (or None);
+    ``extra``: anything else saved (nested dicts of arrays, numbers, strings).
+    """
+
+    path: str
+    model: dict
+    optimizer: dict | None = None
+    optimizer_class: str | None = None
+    vocab: Vocab | None = None
+    step: int = 0
+    config: dict = field(default_factory=dict)
+    rng: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def check_config(self, expect: dict) -> None:
+        """Raise ``CheckpointError`` listing every key of ``expect`` whose saved value differs."""
+        diffs = []
+        for k, want in expect.items():
+            have = self.config.get(k, "<absent>")
+            if _jsonable(have) != _jsonable(want):
+                diffs.append(f"{k} {have!r} in the checkpoint, {want!r} here")
+        if diffs:
+            raise CheckpointError(f"checkpoint {self.path!r} was saved for another model or run: " + "; ".join(diffs))
+
+    def restore(self, model=None, optimizer=None, rng=None, expect_config: dict | None = None) -> None:
+        """Load the saved state into ``model``, ``optimizer`` and the numpy Generator ``rng``.
+
+        ``expect_config`` (optional) is checked first.  Mismatched parameter
+        names or shapes, or an optimizer of another class, raise ``CheckpointError``.
+        """
+        if expect_config:
+            self.check_config(expect_config)
+        if model is not None:
+            try:
+                model.load_state_dict(self.model)
+            except (KeyError, ValueError) as e:
+                msg = e.args[0] if e.args else str(e)
+                raise CheckpointError(f"checkpoint {self.path!r} does not fit this model: {msg}") from None
+        if optimizer is not None:
+            if self.optimizer is None:
+                raise CheckpointError(f"checkpoint {self.path!r} holds no optimizer state")
+            if self.optimizer_class != type(optimizer).__name__:
+                raise CheckpointError(
+                    f"checkpoint {self.path!r} was saved with optimizer {self.optimizer_class}, "
+                    f"this run uses {type(optimizer).__name__}"
+                )
+            try:
+                optimizer.load_state_dict(self.optimizer)
+            except (KeyError, ValueError) as e:
+                raise CheckpointError(f"checkpoint {self.path!r}: optimizer state does not fit: {e}") from None
+        if rng is not None:
+            if self.rng is None:
+                raise CheckpointError(f"checkpoint {self.path!r} holds no random-generator state")
+            rng.bit_generator.state = self.rng
+
+
+def _jsonable(v):
+    return json.loads(json.dumps(_encode(v, "config", {})))
+
+
+def save_checkpoint(path, *, model=None, optimizer=None, vocab=None, step=0, config=None, rng=None, extra=None):
+    """Write a checkpoint atomically (see the module docstring); returns nothing.
+
+    model      a Module (its ``state_dict()`` is saved) or a dict of arrays
+    optimizer  an Optimizer (its ``state_dict()`` and class name)
+    vocab      a ``Vocab`` (saved as code points)
+    step       the number of training steps done
+    config     a JSON-able dict: what is needed to rebuild the model, and the run's settings
+    rng        a numpy Generator whose state to save (e.g. ``tg.default_rng()``)
+    extra      nested dicts of arrays, numbers and strings (e.g. a carried hidden state, a loss history)
+    """
+    state = model.state_dict() if hasattr(model, "state_dict") else (model or {})
+    tree = {
+        "step": int(step),
+        "config": config or {},
+        "model": dict(state),
+        "optimizer": None if optimizer is None else optimizer.state_dict(),
+        "optimizer_class": None if optimizer is None else type(optimizer).__name__,
+        "vocab": None if vocab is None else vocab.to_array(),
+        "rng": None if rng is None else rng.bit_generator.state,
+        "extra": extra or {},
+    }
+    arrays = {}
+    encoded = {k: _encode(v, k, arrays) for k, v in tree.items()}
+    header = json.dumps({"format": FORMAT, "version": VERSION, "tree": encoded})
+    arrays[_HEADER] = np.array(header)
+    atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
+
+
+def load_checkpoint(path) -> Checkpoint:
+    """Read a checkpoint written by ``save_checkpoint``; ``CheckpointError`` if it cannot be."""
+    name = os.fspath(path)
+    try:
+        z = np.load(name, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{name!r} is a single .npy array, not a tinygrad_seq checkpoint")
+        with z:
+            if _HEADER not in z.files:
+                raise CheckpointError(f"{name!r} is not a tinygrad_seq checkpoint (no {_HEADER!r} entry)")
+            arrays = {k: z[k] for k in z.files}  # reading every member checks every CRC
+    except CheckpointError:
+        raise
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {name!r} does not exist") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint {name!r} is a directory") from None
+    except PermissionError:
+        raise CheckpointError(f"checkpoint {name!r} cannot be read: permission denied") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {name!r} is corrupt or not a .npz file ({type(e).__name__}: {e})") from None
+    try:
+        header = json.loads(str(arrays.pop(_HEADER)))
+        if header.get("format") != FORMAT:
+            raise CheckpointError(f"{name!r} is not a tinygrad_seq checkpoint")
+        if header.get("version") != VERSION:
+            raise CheckpointError(
+                f"checkpoint {name!r} has format version {header.get('version')}; this library reads version {VERSION}"
+            )
+        tree = _decode(header["tree"], arrays)
+        vocab = None if tree["vocab"] is None else Vocab.from_array(tree["vocab"])
+        return Checkpoint(
+            path=name, model=tree["model"], optimizer=tree["optimizer"], optimizer_class=tree["optimizer_class"],
+            vocab=vocab, step=int(tree["step"]), config=tree["config"], rng=tree["rng"], extra=tree["extra"],
+        )
+    except CheckpointError:
+        raise
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {name!r} is damaged: its contents do not parse ({e})") from None
