@@ -1,0 +1,30 @@
+"""Backpropagation through time by hand, in plain numpy, checked against the engine's autodiff.
+
+The lecture derives BPTT on paper; this package writes the derivation down in
+the lecture's notation (U, W, V, b, c; h(t), o(t), ŷ(t)) and puts it next to
+what the engine computes, per parameter, per time step and per gate.
+
+    notation.py    the one mapping between U, W, V, b, c and nn.RNN's weight_ih_l0 ... + Linear
+    unroll.py      readout, loss and the BPTT loop shared by every cell; Cache and Gradients
+    rnn.py         the vanilla RNN, backward written out formula by formula
+    lstm.py        the LSTM (i, f, g, o), with peephole and coupled-gate variants
+    gru.py         the GRU (r, z, n)
+    models.py      the same layers op by op on the engine (Recurrent) and RecurrentLM = layer + readout
+    compare.py     compare(model, inputs, targets) and check_random(...) → a Report (table and data)
+
+Quick start:
+
+    >>> from tinygrad_seq import bptt
+    >>> report = bptt.check_random("gru", hidden=4, steps=3)
+    >>> report.ok, report.max_rel_error < 1e-12
+    (True, True)
+"""
+
+from . import gru, lstm, notation, rnn, unroll
+from .compare import FDRow, Report, Row, check_random, compare
+from .models import Recurrent, RecurrentLM
+
+__all__ = [
+    "notation", "unroll", "rnn", "lstm", "gru",
+    "Recurrent", "RecurrentLM", "compare", "check_random", "Report", "Row", "FDRow",
+]

@@ -1,0 +1,134 @@
+"""The one place where the lecture's names meet PyTorch's.
+
+The lecture writes a vanilla RNN for one sequence with column vectors:
+
+    a(t) = b + Wᵀ h(t−1) + Uᵀ x(t)          h(t) = tanh(a(t))
+    o(t) = c + Vᵀ h(t)                       ŷ(t) = softmax(o(t))
+    L = Σ_t L(t),   L(t) = −log ŷ_{y(t)}(t)
+
+Everything in ``bptt`` computes a batch of N sequences at once, one sequence
+per *row*.  Transposing the lecture's equation turns ``Uᵀ x`` into ``x U``, so
+the same matrices appear, untransposed, in the batched code:
+
+    a(t) = x(t) U + h(t−1) W + b           x(t): (N, D)   h(t): (N, H)
+    o(t) = h(t) V + c                      o(t): (N, C)
+
+with U: (D, H), W: (H, H), V: (H, C), b: (H,), c: (C,).  PyTorch's ``nn.RNN``
+computes ``h' = tanh(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)`` and ``nn.Linear`` computes
+``y = h weightᵀ + bias``, which gives the whole mapping:
+
+    ====================  ===========================  ==========================
+    lecture (bptt)        PyTorch                      shape
+    ====================  ===========================  ==========================
+    U                     weight_ih_l0ᵀ                (D, G·H)
+    W                     weight_hh_l0ᵀ                (H, G·H)
+    b                     bias_ih_l0 + bias_hh_l0      (G·H,)
+    V                     readout.weightᵀ              (H, C)
+    c                     readout.bias                 (C,)
+    ====================  ===========================  ==========================
+
+G is the number of gates stacked in the weight matrices, in PyTorch's order:
+1 for the RNN, 4 for the LSTM (i, f, g, o), 3 for the GRU (r, z, n), 3 for the
+LSTM with coupled gates (i, g, o; the forget gate is 1 − i).  Gate k owns the
+columns ``k·H:(k+1)·H`` of U, W and b (the rows of PyTorch's matrices).
+
+Two details the table cannot show:
+
+* The GRU's candidate ``n = tanh(x U_n + b_in + r ⊙ (h W_n + b_hn))`` puts the
+  reset gate between the two biases of the n block, so they cannot be added:
+  there ``b``'s n block is ``bias_ih_l0`` alone and ``b_hn`` (H,) is the n block
+  of ``bias_hh_l0``.
+* Because b = b_ih + b_hh, ∂L/∂b_ih = ∂L/∂b_hh = ∂L/∂b: PyTorch's two bias
+  vectors always receive the same gradient (except the GRU's n block).
+
+The LSTM with peephole connections (Gers & Schmidhuber 2000) has three more
+vectors of shape (H,), p_i, p_f, p_o, called ``weight_peephole_i`` ... in the
+PyTorch-style state dict (PyTorch itself has no peepholes).
+
+The same derivation, one step at a time, is the backward rule of the fused
+cells in ``tinygrad_seq.nn.fused``; ``bptt`` keeps the lecture's names so the
+two can be read side by side.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: gate names in the order they are stacked in U, W, b (PyTorch's order)
+GATES = {
+    "rnn": ("a",),
+    "lstm": ("i", "f", "g", "o"),
+    "gru": ("r", "z", "n"),
+    "lstm_coupled": ("i", "g", "o"),
+}
+
+
+def kind_of(mode: str, coupled: bool = False) -> str:
+    """The key into ``GATES`` for a cell: 'rnn', 'lstm', 'gru' or 'lstm_coupled'."""
+    mode = mode.lower()
+    if mode not in ("rnn", "lstm", "gru"):
+        raise ValueError(f"bptt: unknown recurrent cell {mode!r}; expected 'rnn', 'lstm' or 'gru'")
+    if coupled and mode != "lstm":
+        raise ValueError(f"bptt: coupled gates exist only for the LSTM, not for {mode!r}")
+    return "lstm_coupled" if coupled else mode
+
+
+def gate_slices(kind: str, hidden_size: int) -> dict:
+    """``{gate: slice}`` of the columns of U, W, b (rows of weight_ih_l0 ...) that each gate owns."""
+    H = hidden_size
+    return {g: slice(k * H, (k + 1) * H) for k, g in enumerate(GATES[kind])}
+
+
+PEEPHOLES = {"p_i": "weight_peephole_i", "p_f": "weight_peephole_f", "p_o": "weight_peephole_o"}
+
+
+def from_pytorch(rnn: dict, readout: dict, kind: str) -> dict:
+    """Lecture parameters (float64 copies) from PyTorch-named arrays.
+
+    rnn:     {'weight_ih_l0': (G·H, D), 'weight_hh_l0': (G·H, H), 'bias_ih_l0': (G·H,), 'bias_hh_l0': (G·H,),
+              optionally 'weight_peephole_i' ...: (H,)}; missing biases mean bias=False.
+    readout: {'weight': (C, H), 'bias': (C,)} of the output ``Linear``.
+    Returns {'U', 'W', 'b', 'V', 'c'} (+ 'b_hn' for the GRU, + 'p_i', 'p_f', 'p_o' for peepholes).
+    """
+    f64 = lambda a: np.array(a, dtype=np.float64)  # noqa: E731
+    w_ih, w_hh = f64(rnn["weight_ih_l0"]), f64(rnn["weight_hh_l0"])
+    GH, H = w_hh.shape
+    if GH != len(GATES[kind]) * H:
+        raise ValueError(
+            f"bptt: weight_hh_l0 of shape {w_hh.shape} does not fit a {kind} cell "
+            f"({len(GATES[kind])} gates of hidden size {H})"
+        )
+    b_ih = f64(rnn.get("bias_ih_l0", np.zeros(GH)))
+    b_hh = f64(rnn.get("bias_hh_l0", np.zeros(GH)))
+    p = {"U": w_ih.T.copy(), "W": w_hh.T.copy(), "V": f64(readout["weight"]).T.copy()}
+    p["c"] = f64(readout.get("bias", np.zeros(p["V"].shape[1])))
+    if kind == "gru":
+        n = gate_slices(kind, H)["n"]
+        p["b"] = b_ih + np.concatenate([b_hh[: 2 * H], np.zeros(H)])
+        p["b_hn"] = b_hh[n].copy()
+    else:
+        p["b"] = b_ih + b_hh
+    for ours, theirs in PEEPHOLES.items():
+        if theirs in rnn:
+            p[ours] = f64(rnn[theirs])
+    return p
+
+
+def to_pytorch(grads: dict, kind: str, bias: bool = True) -> tuple[dict, dict]:
+    """Gradients in lecture names back to PyTorch names: ``(rnn_grads, readout_grads)``.
+
+    The inverse of ``from_pytorch`` for gradients: ∂L/∂weight_ih_l0 = (∂L/∂U)ᵀ,
+    and both bias vectors receive ∂L/∂b (for the GRU's n block, bias_hh gets ∂L/∂b_hn).
+    """
+    rnn = {"weight_ih_l0": grads["U"].T, "weight_hh_l0": grads["W"].T}
+    if bias:
+        rnn["bias_ih_l0"] = grads["b"]
+        if kind == "gru":
+            H = grads["W"].shape[0]
+            rnn["bias_hh_l0"] = np.concatenate([grads["b"][: 2 * H], grads["b_hn"]])
+        else:
+            rnn["bias_hh_l0"] = grads["b"]
+    for ours, theirs in PEEPHOLES.items():
+        if ours in grads:
+            rnn[theirs] = grads[ours]
+    return rnn, {"weight": grads["V"].T, "bias": grads["c"]}
