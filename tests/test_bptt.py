@@ -1,0 +1,290 @@
+"""The analytic BPTT formulas against the engine's autodiff, and the compare() report."""
+
+import functools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tinygrad_seq as tg
+from tinygrad_seq import bptt
+from tinygrad_seq.bptt import gru, lstm, notation, rnn, unroll
+from tinygrad_seq.bptt.compare import describe
+
+VARIANTS = {  # name -> (RecurrentLM keyword arguments, analytic cell)
+    "rnn": (dict(mode="rnn"), rnn.cell()),
+    "rnn_relu": (dict(mode="rnn", nonlinearity="relu"), rnn.cell("relu")),
+    "lstm": (dict(mode="lstm"), lstm.cell()),
+    "lstm_peephole": (dict(mode="lstm", peephole=True), lstm.cell(peephole=True)),
+    "lstm_coupled": (dict(mode="lstm", coupled=True), lstm.cell(coupled=True)),
+    "lstm_peephole_coupled": (dict(mode="lstm", peephole=True, coupled=True), lstm.cell(peephole=True, coupled=True)),
+    "gru": (dict(mode="gru"), gru.cell()),
+}
+
+sizes = st.fixed_dictionaries(
+    dict(T=st.integers(1, 5), N=st.integers(1, 3), D=st.integers(1, 4), H=st.integers(1, 5), C=st.integers(2, 4),
+         seed=st.integers(0, 2**16))
+)
+
+
+# the float64 fixture only switches the default dtype, so sharing it across examples is safe
+fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def random_model(variant, D, H, C, seed, scale=1.0, use_nn=False):
+    kwargs, _ = VARIANTS[variant]
+    net = bptt.RecurrentLM(input_size=D, hidden_size=H, output_size=C, use_nn=use_nn, **kwargs)
+    rng = np.random.default_rng(seed)
+    net.load_state_dict({k: scale * rng.standard_normal(v.shape) for k, v in net.state_dict().items()})
+    return net
+
+
+def random_batch(T, N, D, C, seed):
+    rng = np.random.default_rng(seed + 1)
+    return rng.standard_normal((T, N, D)), rng.integers(0, C, (T, N))
+
+
+def rel(a, b):
+    scale = max(np.linalg.norm(a), np.linalg.norm(b))
+    return 0.0 if scale == 0 else np.linalg.norm(a - b) / scale
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@fixture_ok
+@given(s=sizes)
+def test_analytic_equals_autodiff(float64, variant, s):
+    """Every parameter gradient from the formulas equals the engine's, to 1e-10 relative, in float64."""
+    net = random_model(variant, s["D"], s["H"], s["C"], s["seed"], scale=0.7)
+    x, y = random_batch(s["T"], s["N"], s["D"], s["C"], s["seed"])
+    loss = net.loss(tg.tensor(x), y)
+    loss.backward()
+
+    kind = describe(net.rnn)["kind"]
+    rnn_state = {k: p.data for k, p in net.rnn.named_parameters()}
+    readout_state = {k: p.data for k, p in net.readout.named_parameters()}
+    p = notation.from_pytorch(rnn_state, readout_state, kind)
+    cache = unroll.forward(VARIANTS[variant][1], x, y, p)
+    grads = unroll.backward(cache)
+    assert abs(cache.loss - loss.item()) <= 1e-12 * abs(loss.item())
+    g_rnn, g_readout = notation.to_pytorch(grads.params, kind)
+    for k, param in net.rnn.named_parameters():
+        assert rel(g_rnn[k], param.grad.data) < 1e-10, k
+    for k, param in net.readout.named_parameters():
+        assert rel(g_readout[k], param.grad.data) < 1e-10, k
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@fixture_ok
+@given(s=sizes)
+def test_compare_report_agrees_per_step_and_gate(float64, variant, s):
+    """compare() finds every ∇h(t), ∇c(t), ∇o(t) and gate gradient equal to autodiff's, with an initial state."""
+    net = random_model(variant, s["D"], s["H"], s["C"], s["seed"], scale=0.7)
+    x, y = random_batch(s["T"], s["N"], s["D"], s["C"], s["seed"])
+    rng = np.random.default_rng(s["seed"] + 2)
+    n_states = 2 if variant.startswith("lstm") else 1
+    h0 = tuple(rng.standard_normal((s["N"], s["H"])) for _ in range(n_states))
+    report = bptt.compare(net, x, y, h0=h0 if n_states == 2 else h0[0], fd_samples=0)
+    assert report.ok, str(report)
+    assert report.max_rel_error < 1e-10
+    steps = [r for r in report.rows if r.t is not None]
+    per_t = len(steps) - n_states  # the initial-state rows come last
+    gates = notation.GATES[describe(net.rnn)["kind"]]
+    assert per_t == s["T"] * (2 + (n_states == 2) + len(gates))
+    assert sorted({r.t for r in steps}) == list(range(s["T"] + 1))
+
+
+def test_explicit_rnn_backward_equals_generic_loop():
+    """rnn.py's lecture-form loop and the generic step-by-step loop are the same computation."""
+    rng = np.random.default_rng(0)
+    T, N, D, H, C = 6, 3, 4, 5, 3
+    p = dict(U=rng.standard_normal((D, H)), W=rng.standard_normal((H, H)) * 0.5, b=rng.standard_normal(H),
+             V=rng.standard_normal((H, C)), c=rng.standard_normal(C))
+    x, y = rng.standard_normal((T, N, D)), rng.integers(0, C, (T, N))
+    for nl in rnn.NONLINEARITIES:
+        cache = rnn.rnn_forward(x, y, p, h0=rng.standard_normal((N, H)), nonlinearity=nl)
+        a, b = rnn.rnn_backward(cache), unroll.backward(cache)
+        for k in p:
+            np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(a.dh, b.dh, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(a.gates["a"], b.gates["a"], rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(a.dh0, b.dh0, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(a.dx, b.dx, rtol=1e-13, atol=1e-13)
+
+
+def test_finite_differences_of_every_weight_agree_with_the_formulas():
+    """A full central-difference gradient (every weight, not a sample) for each cell, independent of the engine."""
+    rng = np.random.default_rng(3)
+    T, N, D, H, C = 4, 2, 3, 3, 3
+    x, y = rng.standard_normal((T, N, D)), rng.integers(0, C, (T, N))
+    for variant, (kwargs, cell) in VARIANTS.items():
+        G = len(notation.GATES[cell.kind])
+        p = dict(U=rng.standard_normal((D, G * H)), W=rng.standard_normal((H, G * H)) * 0.6,
+                 b=rng.standard_normal(G * H), V=rng.standard_normal((H, C)), c=rng.standard_normal(C))
+        p.update({k: rng.standard_normal(H) for k in ("p_i", "p_f", "p_o") if kwargs.get("peephole")})
+        if kwargs.get("coupled"):
+            p.pop("p_f", None)
+        if kwargs["mode"] == "gru":
+            p["b_hn"] = rng.standard_normal(H)
+        state0 = tuple(rng.standard_normal((N, H)) for _ in cell.state_names)
+        grads = unroll.backward(unroll.forward(cell, x, y, p, state0))
+        for k, v in p.items():
+            numeric = np.zeros_like(v)
+            for idx in np.ndindex(v.shape):
+                old = v[idx]
+                v[idx] = old + 1e-6
+                plus = unroll.loss_only(cell, x, y, p, state0)
+                v[idx] = old - 1e-6
+                minus = unroll.loss_only(cell, x, y, p, state0)
+                v[idx] = old
+                numeric[idx] = (plus - minus) / 2e-6
+            assert rel(grads.params[k], numeric) < 1e-7, (variant, k)
+
+
+# --------------------------------------------------------------------------- a wrong formula is found, and located
+
+
+def rnn_backward_without_tanh_derivative(cache):
+    """The RNN backward with the classic mistake: ∇h(t) = W ∇h(t+1) + V ∇o(t) (the (1 − h(t+1)²) factor dropped)."""
+    p, h = cache.params, cache.h
+    T = len(h)
+    do = cache.yhat - unroll.one_hot(cache.y, p["V"].shape[1])
+    dh = np.zeros_like(h)
+    dh[T - 1] = do[T - 1] @ p["V"].T
+    for t in reversed(range(T - 1)):
+        dh[t] = dh[t + 1] @ p["W"].T + do[t] @ p["V"].T  # wrong: no (1 − h(t+1)²)
+    right = rnn.rnn_backward(cache)
+    da = dh * (1 - h**2)
+    h_prev = np.concatenate([cache.state0[0][None], h[:-1]])
+    grads = dict(right.params, U=np.einsum("tnd,tnj->dj", cache.x, da), W=np.einsum("tni,tnj->ij", h_prev, da),
+                 b=da.sum(axis=(0, 1)))
+    return unroll.Gradients(grads, dh, None, do, {"a": da}, da @ p["U"].T, (da[0] @ p["W"].T,))
+
+
+def test_dropping_the_tanh_derivative_is_located_at_t_equals_T_minus_1(float64):
+    T = 5
+    net = random_model("rnn", 3, 4, 3, seed=1)
+    x, y = random_batch(T, 2, 3, 3, seed=1)
+    report = bptt.compare(net, x, y, backward=rnn_backward_without_tanh_derivative, fd_samples=6)
+    assert not report.ok
+    bad = report.first_disagreement
+    assert (bad.quantity, bad.t) == ("dL/dh", T - 1)
+    assert bad.rel_error > 1e-3
+    # everything the backward pass computes before ∇h(T−1) (∇o(T), ∇h(T), ∇a(T), ∇o(T−1)) still agrees
+    before = report.rows[1: report.rows.index(bad)]
+    assert [(r.quantity, r.t) for r in before] == [("dL/do", T), ("dL/dh", T), ("dL/da", T), ("dL/do", T - 1)]
+    assert all(r.rel_error < 1e-12 for r in before)
+    assert f"t = {T - 1}" in report.verdict and "DISAGREE" in report.verdict
+    assert "DISAGREE" in str(report)
+    # the third witness sides with autodiff on the recurrent weights
+    fd_w = [f for f in report.fd if f.parameter == "weight_hh_l0"]
+    assert fd_w and all(abs(f.autodiff - f.numeric) < 1e-6 * max(1, abs(f.numeric)) for f in fd_w)
+
+
+def lstm_step_backward_without_forget_derivative(dstate, cache):
+    """An LSTM step backward whose ∇a_f forgets the sigmoid's derivative f(1 − f)."""
+    dstate_prev, dx, dp, dlocal = lstm.cell().step_backward(dstate, cache)
+    f = cache["f"]
+    H = f.shape[1]
+    wrong = dlocal["f"] / (f * (1 - f))
+    da = np.concatenate([dlocal["i"], wrong, dlocal["g"], dlocal["o"]], axis=1)
+    dp = dict(dp, U=cache["x"].T @ da, W=cache["h_prev"].T @ da, b=da.sum(axis=0))
+    dh_prev = da @ cache["p"]["W"].T
+    assert dh_prev.shape[1] == H
+    return (dh_prev, dstate_prev[1]), da @ cache["p"]["U"].T, dp, dict(dlocal, f=wrong)
+
+
+def test_a_wrong_gate_derivative_is_located_at_its_gate_and_step(float64):
+    T = 4
+    net = random_model("lstm", 3, 4, 3, seed=2)
+    x, y = random_batch(T, 2, 3, 3, seed=2)
+    wrong = functools.partial(unroll.backward, step_backward=lstm_step_backward_without_forget_derivative)
+    report = bptt.compare(net, x, y, backward=wrong, fd_samples=0)
+    bad = report.first_disagreement
+    assert (bad.quantity, bad.t, bad.gate) == ("dL/da", T, "f")
+    assert "gate f" in report.verdict and f"t = {T}" in report.verdict
+    # the per-gate slices of the parameter gradients point at f too: i, g, o of weight_ih_l0 only go wrong later
+    f_slice = next(r for r in report.rows if r.quantity == "weight_ih_l0" and r.gate == "f")
+    assert not f_slice.ok
+
+
+def test_gru_wrong_update_gate_sign_is_located(float64):
+    def wrong_step(dstate, cache):
+        dstate_prev, dx, dp, dlocal = gru.cell().step_backward(dstate, cache)
+        return dstate_prev, dx, dp, dict(dlocal, z=-dlocal["z"])  # a sign slip in the reported ∇a_z only
+
+    net = random_model("gru", 2, 3, 3, seed=4)
+    x, y = random_batch(3, 2, 2, 3, seed=4)
+    report = bptt.compare(net, x, y, backward=functools.partial(unroll.backward, step_backward=wrong_step),
+                          fd_samples=0)
+    bad = report.first_disagreement
+    assert (bad.quantity, bad.t, bad.gate) == ("dL/da", 3, "z")
+
+
+# --------------------------------------------------------------------------- the report as data and as text
+
+
+def test_report_is_a_table_and_data():
+    report = bptt.check_random("lstm", hidden=3, steps=3, seed=5, fd_samples=4)
+    text = str(report)
+    assert report.ok and "agree" in report.verdict
+    for heading in ("per time step", "parameter gradients", "finite differences", "∇a_f", "weight_hh_l0", "verdict"):
+        assert heading in text
+    records = report.records()
+    assert len(records) == len(report.rows) + 4
+    assert {r["kind"] for r in records} == {"autodiff", "finite-difference"}
+    assert report.max_rel_error < 1e-12
+    assert report.fd_max_rel_error < 1e-5
+    assert report.first_disagreement is None
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_check_random_is_deterministic_and_agrees(model):
+    a = bptt.check_random(model, hidden=4, steps=3, seed=7, fd_samples=3)
+    b = bptt.check_random(model, hidden=4, steps=3, seed=7, fd_samples=3)
+    assert a.ok, str(a)
+    assert a.max_rel_error < 1e-12
+    assert [r.rel_error for r in a.fd] == [r.rel_error for r in b.fd]
+    assert a.rows[0].analytic_norm == b.rows[0].analytic_norm  # the same loss
+
+
+def test_compare_leaves_the_model_alone():
+    net = random_model("gru", 3, 4, 3, seed=8)
+    net.to(np.float32)
+    before = {k: v.copy() for k, v in net.state_dict().items()}
+    x, y = random_batch(3, 2, 3, 3, seed=8)
+    report = bptt.compare(net, x.astype(np.float32), y, fd_samples=4)
+    assert report.ok
+    for k, v in net.state_dict().items():
+        assert v.dtype == np.float32 and np.array_equal(v, before[k]), k
+    assert all(p.grad is None for p in net.parameters())
+    assert tg.get_default_dtype() == np.float32
+
+
+def test_token_ids_batch_first_and_single_sequences(float64):
+    net = bptt.RecurrentLM("rnn", 4, 3, 4, batch_first=True, use_nn=False)
+    ids = np.array([[0, 1, 2, 3, 1], [2, 2, 0, 1, 3]])  # (N, T) because batch_first
+    targets = np.roll(ids, -1, axis=1)
+    report = bptt.compare(net, ids, targets, fd_samples=2)
+    assert report.ok and report.sizes == dict(T=5, N=2, D=4, H=3, C=4)
+    net2 = bptt.RecurrentLM("lstm", 4, 3, 4, use_nn=False)
+    one = bptt.compare(net2, np.array([0, 1, 2]), np.array([1, 2, 3]), fd_samples=0)
+    assert one.ok and one.sizes["N"] == 1
+
+
+def test_bad_input_names_the_shapes():
+    net = bptt.RecurrentLM("lstm", 3, 4, 5, use_nn=False)
+    with pytest.raises(ValueError, match=r"targets of shape \(4, 3\) do not match inputs of shape \(4, 2, 3\)"):
+        bptt.compare(net, np.zeros((4, 2, 3)), np.zeros((4, 3), dtype=int))
+    with pytest.raises(ValueError, match=r"inputs must have shape \(T, N, 3\)"):
+        bptt.compare(net, np.zeros((4, 2, 5)), np.zeros((4, 2), dtype=int))
+    with pytest.raises(IndexError, match=r"targets must lie in \[0, 5\)"):
+        bptt.compare(net, np.zeros((4, 2, 3)), np.full((4, 2), 5))
+    with pytest.raises(ValueError, match="needs 2 initial state"):
+        bptt.compare(net, np.zeros((4, 2, 3)), np.zeros((4, 2), dtype=int), h0=np.zeros((2, 4)))
+    with pytest.raises(TypeError, match="RecurrentLM, a pair"):
+        bptt.compare(object(), np.zeros((4, 2, 3)), np.zeros((4, 2), dtype=int))
+    with pytest.raises(ValueError, match="hidden must be a positive integer"):
+        bptt.check_random("rnn", hidden=0)
+    with pytest.raises(ValueError, match="unknown recurrent cell 'transformer'"):
+        bptt.check_random("transformer")
