@@ -288,3 +288,32 @@ def test_bad_input_names_the_shapes():
         bptt.check_random("rnn", hidden=0)
     with pytest.raises(ValueError, match="unknown recurrent cell 'transformer'"):
         bptt.check_random("transformer")
+
+
+# --------------------------------------------------------------------------- the library's own nn layers
+
+
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("cell", ["composite", "fused"])
+def test_compare_accepts_nn_layers_with_a_linear_readout(mode, cell):
+    from tinygrad_seq import nn
+
+    kwargs = dict(nonlinearity="relu") if mode == "RNN" and cell == "fused" else {}
+    layer = getattr(nn, mode)(3, 4, batch_first=True, cell=cell, **kwargs)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((2, 5, 3)), rng.integers(0, 6, (2, 5))  # batch first: (N, T, ...)
+    report = bptt.compare((layer, nn.Linear(4, 6)), x, y, fd_samples=3)
+    assert report.ok, str(report)
+    assert report.max_rel_error < 1e-12
+    assert mode in report.autodiff_source
+    assert report.sizes == dict(T=5, N=2, D=3, H=4, C=6)
+
+
+def test_compare_refuses_what_the_formulas_do_not_cover():
+    from tinygrad_seq import nn
+
+    x, y = np.zeros((3, 1, 2)), np.zeros((3, 1), dtype=int)
+    with pytest.raises(ValueError, match="one layer in one direction.*num_layers=2"):
+        bptt.compare((nn.LSTM(2, 3, num_layers=2), nn.Linear(3, 2)), x, y)
+    with pytest.raises(ValueError, match="bidirectional=True"):
+        bptt.compare((nn.GRU(2, 3, bidirectional=True), nn.Linear(6, 2)), x, y)
