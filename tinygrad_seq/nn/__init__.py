@@ -9,3 +9,19 @@ __all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embeddi
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
 
 __all__ += ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
+
+from .attention import (  # noqa: E402
+    AdditiveScore, Attention, CosineScore, DotScore, GeneralScore, HardAttention, LocalAttention, LocationScore,
+    MultiheadAttention, ScaledDotScore, Score,
+)
+from .transformer import (  # noqa: E402
+    LearnedPositionalEncoding, PositionalEncoding, Transformer, TransformerDecoder, TransformerDecoderLayer,
+    TransformerEncoder, TransformerEncoderLayer,
+)
+
+__all__ += [
+    "Score", "DotScore", "ScaledDotScore", "GeneralScore", "AdditiveScore", "LocationScore", "CosineScore",
+    "Attention", "LocalAttention", "HardAttention", "MultiheadAttention",
+    "PositionalEncoding", "LearnedPositionalEncoding", "TransformerEncoderLayer", "TransformerDecoderLayer",
+    "TransformerEncoder", "TransformerDecoder", "Transformer",
+]
