@@ -11,12 +11,26 @@ from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
 __all__ += ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
 
 from .attention import (  # noqa: E402
-    AdditiveScore, Attention, CosineScore, DotScore, GeneralScore, HardAttention, LocalAttention, LocationScore,
-    MultiheadAttention, ScaledDotScore, Score,
+    AdditiveScore,
+    Attention,
+    CosineScore,
+    DotScore,
+    GeneralScore,
+    HardAttention,
+    LocalAttention,
+    LocationScore,
+    MultiheadAttention,
+    ScaledDotScore,
+    Score,
 )
 from .transformer import (  # noqa: E402
-    LearnedPositionalEncoding, PositionalEncoding, Transformer, TransformerDecoder, TransformerDecoderLayer,
-    TransformerEncoder, TransformerEncoderLayer,
+    LearnedPositionalEncoding,
+    PositionalEncoding,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
 )
 
 __all__ += [
