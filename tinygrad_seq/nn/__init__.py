@@ -39,3 +39,15 @@ __all__ += [
     "PositionalEncoding", "LearnedPositionalEncoding", "TransformerEncoderLayer", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerDecoder", "Transformer",
 ]
+
+from .variants import (  # noqa: E402
+    ClockworkRNN,
+    CoupledLSTM,
+    DeepRNN,
+    EchoStateNetwork,
+    LeakyRNN,
+    PeepholeLSTM,
+    TimeSkipRNN,
+)
+
+__all__ += ["PeepholeLSTM", "CoupledLSTM", "LeakyRNN", "TimeSkipRNN", "ClockworkRNN", "DeepRNN", "EchoStateNetwork"]
