@@ -11,6 +11,10 @@ what the engine computes, per parameter, per time step and per gate.
     gru.py         the GRU (r, z, n)
     models.py      the same layers op by op on the engine (Recurrent) and RecurrentLM = layer + readout
     compare.py     compare(model, inputs, targets) and check_random(...) → a Report (table and data)
+    truncated.py   truncated BPTT(k2; k1) in analytic form, windows as train.truncated_bptt
+    rtrl.py        real-time recurrent learning (forward mode) and its cost against BPTT
+    jacobian.py    ∂h(T)/∂h(t), norms, the bound ∏ σmax(D) σmax(W), eigenvalues, vanishing and exploding
+    regularizer.py Pascanu et al.'s gradient-flow regularizer Ω, differentiable through create_graph
 
 Quick start:
 
@@ -20,11 +24,15 @@ Quick start:
     (True, True)
 """
 
-from . import gru, lstm, notation, rnn, unroll
+from . import gru, jacobian, lstm, notation, regularizer, rnn, rtrl, truncated, unroll
 from .compare import FDRow, Report, Row, check_random, compare
 from .models import Recurrent, RecurrentLM
+from .regularizer import gradient_flow_regularizer
+from .rtrl import measure_cost
+from .truncated import truncated_backward
 
 __all__ = [
-    "notation", "unroll", "rnn", "lstm", "gru",
+    "notation", "unroll", "rnn", "lstm", "gru", "truncated", "rtrl", "jacobian", "regularizer",
     "Recurrent", "RecurrentLM", "compare", "check_random", "Report", "Row", "FDRow",
+    "truncated_backward", "measure_cost", "gradient_flow_regularizer",
 ]
