@@ -73,16 +73,16 @@ def causal_mask(T, S=None) -> np.ndarray:
     return np.triu(np.ones((T, T if S is None else S), dtype=bool), k=1)
 
 
-def _mask_array(mask, name, shape, layer):
-    """A bool mask as a numpy array, checked to broadcast against ``shape``."""
+def _here(layer):
+    """``'Attention in Seq2Seq/attention'``: the layer and the scope it runs in, for error messages."""
+    path = state.scope
+    return path if path == layer or path.endswith("/" + layer) else where(layer, path)
+
+
+def _mask_array(mask, name, layer):
     m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
     if m.dtype != bool:
-        raise TypeError(f"{where(layer, state.scope)}: {name} must be bool (True = masked), got dtype {m.dtype}")
-    try:
-        np.broadcast_shapes(m.shape, shape)
-    except ValueError:
-        msg = f"{where(layer, state.scope)}: {name} of shape {m.shape} does not fit the scores {shape}"
-        raise ValueError(msg) from None
+        raise TypeError(f"{_here(layer)}: {name} must be bool (True = masked), got dtype {m.dtype}")
     return m
 
 
@@ -91,15 +91,16 @@ def _allowed(key_padding_mask, attn_mask, shape, layer):
     N, T, S = shape
     allowed = None
     if key_padding_mask is not None:
-        kpm = _mask_array(key_padding_mask, "key_padding_mask", (N, S), layer)
+        kpm = _mask_array(key_padding_mask, "key_padding_mask", layer)
         if kpm.shape != (N, S):
-            raise ValueError(
-                f"{where(layer, state.scope)}: key_padding_mask must have shape (N, S) = {(N, S)}, got {kpm.shape}"
-            )
+            raise ValueError(f"{_here(layer)}: key_padding_mask must have shape (N, S) = {(N, S)}, got {kpm.shape}")
         allowed = ~kpm[:, None, :]
     if attn_mask is not None:
-        am = ~_mask_array(attn_mask, "attn_mask", (N, T, S), layer)
-        allowed = am if allowed is None else allowed & am
+        am = _mask_array(attn_mask, "attn_mask", layer)
+        if am.shape not in ((T, S), (N, T, S)):
+            msg = f"attn_mask must have shape (T, S) = {(T, S)} or (N, T, S), got {am.shape}"
+            raise ValueError(f"{_here(layer)}: {msg}")
+        allowed = ~am if allowed is None else allowed & ~am
     return None if allowed is None else np.broadcast_to(allowed, shape)
 
 
@@ -134,7 +135,7 @@ class Score(Module):
     def _need_same_size(self, query, keys):
         if query.shape[-1] != keys.shape[-1]:
             raise ValueError(
-                f"{where(type(self).__name__, state.scope)}: the query has size {query.shape[-1]} "
+                f"{_here(type(self).__name__)}: the query has size {query.shape[-1]} "
                 f"but the keys have size {keys.shape[-1]}; this score needs them equal (use 'general' or 'additive')"
             )
 
@@ -210,7 +211,7 @@ class LocationScore(Score):
     def score(self, query, keys):
         S = keys.shape[-2]
         if S > self.max_len:
-            raise ValueError(f"{where('LocationScore', state.scope)}: source length {S} exceeds max_len {self.max_len}")
+            raise ValueError(f"{_here('LocationScore')}: source length {S} exceeds max_len {self.max_len}")
         e = self.W_a(query)
         return e if S == self.max_len else e[..., :S]
 
@@ -300,12 +301,12 @@ class Attention(Module):
         values = keys if values is None else values
         if query.ndim != 3 or keys.ndim != 3 or values.ndim != 3:
             raise ValueError(
-                f"{where(name, state.scope)}: expected query (N, T, d_q) or (N, d_q), keys (N, S, d_k), "
+                f"{_here(name)}: expected query (N, T, d_q) or (N, d_q), keys (N, S, d_k), "
                 f"values (N, S, d_v); got {query.shape}, {keys.shape}, {values.shape}"
             )
         if not (query.shape[0] == keys.shape[0] == values.shape[0]) or keys.shape[1] != values.shape[1]:
             raise ValueError(
-                f"{where(name, state.scope)}: query {query.shape}, keys {keys.shape} and values {values.shape} "
+                f"{_here(name)}: query {query.shape}, keys {keys.shape} and values {values.shape} "
                 "disagree on the batch size N or the source length S"
             )
         return query, values, single
@@ -313,10 +314,14 @@ class Attention(Module):
     def _finish(self, weights, values, single):
         with scope("context"):
             context = weights @ values
+            if single:
+                context = context.squeeze(1)
             context.name = "context c"
-        self.last_weights = weights.detach()
         if single:
-            return context.squeeze(1), weights.squeeze(1)
+            with scope("softmax"):
+                weights = weights.squeeze(1)
+                weights.name = "alpha"
+        self.last_weights = weights.detach()
         return context, weights
 
     def forward(self, query, keys, values=None, key_padding_mask=None, attn_mask=None, projected_keys=None):
@@ -369,8 +374,9 @@ class LocalAttention(Attention):
     def forward(self, query, keys, values=None, key_padding_mask=None, t=None, projected_keys=None):
         query, values, single = self._inputs(query, keys, values)
         N, T, S = query.shape[0], query.shape[1], keys.shape[1]
-        pad = np.zeros((N, S), bool) if key_padding_mask is None else _mask_array(
-            key_padding_mask, "key_padding_mask", (N, S), "LocalAttention")
+        pad = np.zeros((N, S), bool)
+        if key_padding_mask is not None:
+            pad = ~_allowed(key_padding_mask, None, (N, 1, S), "LocalAttention")[:, 0]
         last = (S - pad.sum(1) - 1).astype(get_default_dtype())[:, None]  # (N, 1): the last real position
         scores = self.score(query, keys, projected_keys)
         with scope("position"):
@@ -498,7 +504,7 @@ def _additive_mask(mask, name, layer):
     if m.dtype == bool:
         return np.where(m, -np.inf, 0.0).astype(get_default_dtype())
     if m.dtype.kind != "f":
-        raise TypeError(f"{where(layer, state.scope)}: {name} must be bool or float, got dtype {m.dtype}")
+        raise TypeError(f"{_here(layer)}: {name} must be bool or float, got dtype {m.dtype}")
     return m
 
 
@@ -576,17 +582,17 @@ class MultiheadAttention(Module):
         batched = query.ndim == 3
         if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
             raise ValueError(
-                f"{where('MultiheadAttention', state.scope)}: query, key and value must all be 3-D (batched) or "
+                f"{_here('MultiheadAttention')}: query, key and value must all be 3-D (batched) or "
                 f"2-D (unbatched); got {query.shape}, {key.shape}, {value.shape}"
             )
         for name, x, d in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
             if x.shape[-1] != d:
                 raise ValueError(
-                    f"{where('MultiheadAttention', state.scope)}: {name} has {x.shape[-1]} features "
+                    f"{_here('MultiheadAttention')}: {name} has {x.shape[-1]} features "
                     f"(shape {x.shape}), expected {d}"
                 )
         if key.shape[:-1] != value.shape[:-1]:
-            raise ValueError(f"{where('MultiheadAttention', state.scope)}: key {key.shape} and value {value.shape} "
+            raise ValueError(f"{_here('MultiheadAttention')}: key {key.shape} and value {value.shape} "
                              "differ in length or batch size")
         return batched
 
@@ -604,7 +610,7 @@ class MultiheadAttention(Module):
         S, H, d = key.shape[1], self.num_heads, self.head_dim
         if key.shape[0] != N:
             raise ValueError(
-                f"{where('MultiheadAttention', state.scope)}: query batch {N} but key batch {key.shape[0]}"
+                f"{_here('MultiheadAttention')}: query batch {N} but key batch {key.shape[0]}"
             )
 
         with scope("query"):
@@ -629,13 +635,13 @@ class MultiheadAttention(Module):
                 mask = am.reshape(N, H, L, S)
             else:
                 raise ValueError(
-                    f"{where('MultiheadAttention', state.scope)}: attn_mask must have shape (L, S) = {(L, S)} or "
+                    f"{_here('MultiheadAttention')}: attn_mask must have shape (L, S) = {(L, S)} or "
                     f"(N·num_heads, L, S) = {(N * H, L, S)}; got {am.shape}"
                 )
         if key_padding_mask is not None:
             kpm = _additive_mask(key_padding_mask, "key_padding_mask", "MultiheadAttention")
             if kpm.shape != (N, S):
-                raise ValueError(f"{where('MultiheadAttention', state.scope)}: key_padding_mask must have shape "
+                raise ValueError(f"{_here('MultiheadAttention')}: key_padding_mask must have shape "
                                  f"(N, S) = {(N, S)}; got {kpm.shape}")
             kpm = kpm[:, None, None, :]
             mask = kpm if mask is None else mask + kpm
