@@ -4,7 +4,12 @@
     >>> report = bptt.check_random("lstm", hidden=5, steps=4, seed=0)
     >>> report.ok
     True
-    >>> print(report)            # the tables; report.rows / report.fd / report.records() hold the numbers
+    >>> print(report)  # doctest: +SKIP
+    BPTT check: LSTM, D=4 inputs, H=5 hidden, C=5 classes, T=4 steps, N=2 sequences, float64
+    ...
+    verdict: agree: analytic BPTT and autodiff agree to 5.7e-16 (largest relative error over 53 compared ...
+
+``report.rows``, ``report.fd`` and ``report.records()`` hold the same numbers as data.
 
 ``compare(model, inputs, targets)`` runs three computations of the same
 gradients, on the same float64 copy of the weights:
