@@ -54,8 +54,8 @@ def rel(a, b):
 @fixture_ok
 @given(s=sizes)
 def test_analytic_equals_autodiff(float64, variant, s):
-    """Every parameter gradient from the formulas equals the engine's, to 1e-10 relative, in float64."""
-    net = random_model(variant, s["D"], s["H"], s["C"], s["seed"], scale=0.7)
+    """Every parameter gradient from the formulas equals the engine's nn layers', to 1e-10 relative, in float64."""
+    net = random_model(variant, s["D"], s["H"], s["C"], s["seed"], scale=0.7, use_nn=True)
     x, y = random_batch(s["T"], s["N"], s["D"], s["C"], s["seed"])
     loss = net.loss(tg.tensor(x), y)
     loss.backward()
@@ -78,7 +78,10 @@ def test_analytic_equals_autodiff(float64, variant, s):
 @fixture_ok
 @given(s=sizes)
 def test_compare_report_agrees_per_step_and_gate(float64, variant, s):
-    """compare() finds every ∇h(t), ∇c(t), ∇o(t) and gate gradient equal to autodiff's, with an initial state."""
+    """compare() finds every ∇h(t), ∇c(t), ∇o(t) and gate gradient equal to autodiff's, with an initial state.
+
+    (The model here is bptt.Recurrent, the op-by-op layer; the nn layers are the model of the test above.)
+    """
     net = random_model(variant, s["D"], s["H"], s["C"], s["seed"], scale=0.7)
     x, y = random_batch(s["T"], s["N"], s["D"], s["C"], s["seed"])
     rng = np.random.default_rng(s["seed"] + 2)
@@ -313,7 +316,72 @@ def test_compare_refuses_what_the_formulas_do_not_cover():
     from tinygrad_seq import nn
 
     x, y = np.zeros((3, 1, 2)), np.zeros((3, 1), dtype=int)
+    with pytest.raises(TypeError, match="got LeakyRNN"):
+        bptt.compare((nn.LeakyRNN(2, 3), nn.Linear(3, 2)), x, y)
     with pytest.raises(ValueError, match="one layer in one direction.*num_layers=2"):
         bptt.compare((nn.LSTM(2, 3, num_layers=2), nn.Linear(3, 2)), x, y)
     with pytest.raises(ValueError, match="bidirectional=True"):
         bptt.compare((nn.GRU(2, 3, bidirectional=True), nn.Linear(6, 2)), x, y)
+
+
+@pytest.mark.parametrize("cls,kwargs", [("PeepholeLSTM", {}), ("CoupledLSTM", {}), ("CoupledLSTM", {"peephole": True})])
+def test_compare_accepts_the_nn_lstm_variants(cls, kwargs):
+    from tinygrad_seq import nn
+
+    layer = getattr(nn, cls)(2, 3, **kwargs)
+    rng = np.random.default_rng(1)
+    report = bptt.compare((layer, nn.Linear(3, 4)), rng.standard_normal((4, 2, 2)), rng.integers(0, 4, (4, 2)),
+                          fd_samples=2)
+    assert report.ok and report.max_rel_error < 1e-12, str(report)
+    assert report.model.startswith("LSTM (")
+
+
+# --------------------------------------------------------------------------- truncated BPTT
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("k1,k2", [(3, 3), (2, 5), (1, 1), (4, 20), (11, 11)])
+def test_truncated_formulas_equal_the_engines_truncated_helper(float64, mode, k1, k2):
+    """bptt.truncated_backward gives what train.truncated_bptt accumulates in .grad, window for window."""
+    from tinygrad_seq import functional as F
+    from tinygrad_seq import train
+    from tinygrad_seq.bptt import truncated
+    from tinygrad_seq.bptt.compare import make_cell
+
+    T, N, D, H, C = 11, 2, 3, 4, 5
+    net = random_model(mode, D, H, C, seed=3, use_nn=True)
+    x, y = random_batch(T, N, D, C, seed=3)
+
+    def forward(xs, state):
+        out, state = net.rnn(xs, state)
+        return net.readout(out), state
+
+    def loss_fn(o, targets):
+        return F.cross_entropy(o.reshape(-1, C), np.asarray(targets).reshape(-1), reduction="sum")
+
+    train.truncated_bptt(forward, loss_fn, tg.tensor(x), y, k1, k2, time_dim=0)
+    assert [(w.start, w.loss_start, w.stop) for w in train.tbptt_windows(T, k1, k2)] == truncated.windows(T, k1, k2)
+
+    spec = describe(net.rnn)
+    p = notation.from_pytorch({k: v.data for k, v in net.rnn.named_parameters()},
+                              {k: v.data for k, v in net.readout.named_parameters()}, spec["kind"])
+    cache = unroll.forward(make_cell(spec), x, y, p)
+    got = bptt.truncated_backward(cache, k1, k2)
+    g_rnn, g_readout = notation.to_pytorch(got.params, spec["kind"])
+    for k, param in net.rnn.named_parameters():
+        assert rel(g_rnn[k], param.grad.data) < 1e-10, k
+    for k, param in net.readout.named_parameters():
+        assert rel(g_readout[k], param.grad.data) < 1e-10, k
+    full = unroll.backward(cache).params
+    reaches_start = k2 >= T
+    assert (max(rel(got.params[k], full[k]) for k in p) < 1e-12) == reaches_start
+    assert len(got.per_window) == len(got.windows) == -(-T // k1)
+
+
+def test_truncated_windows_reject_nonsense():
+    from tinygrad_seq.bptt import truncated
+
+    with pytest.raises(ValueError, match="k2 .* must be >= k1"):
+        truncated.windows(10, 4, 2)
+    with pytest.raises(ValueError, match="k1 must be a positive integer"):
+        truncated.windows(10, 0)

@@ -43,7 +43,10 @@ from ..autograd import no_grad
 from ..nn import Linear
 from ..tensor import Tensor, get_default_dtype, set_default_dtype
 from . import gru, lstm, notation, rnn, unroll
-from .models import Recurrent, RecurrentLM
+from .models import Recurrent, RecurrentLM, nn_layer_class
+
+KNOWN = [("rnn", False, False), ("lstm", False, False), ("gru", False, False), ("lstm", True, False),
+         ("lstm", False, True)]
 
 # --------------------------------------------------------------------------- what is compared
 
@@ -282,13 +285,13 @@ def _split(model):
 def describe(rnn_mod) -> dict:
     """What the analytic side needs to know about a recurrent layer: kind, sizes, options."""
     cls = type(rnn_mod).__name__
-    if isinstance(rnn_mod, Recurrent):
-        mode = rnn_mod.mode
-    else:
-        mode = getattr(rnn_mod, "mode", cls)
-        mode = {"RNN_TANH": "rnn", "RNN_RELU": "rnn"}.get(str(mode), str(mode)).lower()
-    if mode not in ("rnn", "lstm", "gru"):
-        raise TypeError(f"bptt.compare: the recurrent layer must be an RNN, LSTM or GRU, got {cls}")
+    known = tuple(c for c in (nn_layer_class(m, p, q) for m, p, q in KNOWN) if c is not None) + (Recurrent,)
+    if not isinstance(rnn_mod, known):
+        raise TypeError(
+            "bptt.compare: the analytic formulas cover nn.RNN, nn.LSTM, nn.GRU, nn.PeepholeLSTM, nn.CoupledLSTM "
+            f"and bptt.Recurrent; got {cls}"
+        )
+    mode = str(rnn_mod.mode).lower()
     if getattr(rnn_mod, "num_layers", 1) != 1 or getattr(rnn_mod, "bidirectional", False):
         raise ValueError(
             f"bptt.compare: the analytic formulas cover one layer in one direction; this {cls} has "

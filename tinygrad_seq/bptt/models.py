@@ -9,9 +9,9 @@ autodiff values of ∇h(t) L, ∇c(t) L and ∇a_gate(t) L can be read and put n
 to the analytic ones.  The equations are those of rnn.py, lstm.py and gru.py.
 
 ``RecurrentLM`` puts a ``Linear`` readout on a recurrent layer: the lecture's
-o(t) = h(t) V + c, scored with L = Σ_t Σ_n −log softmax(o(t))[y(t)].  It uses
-``tinygrad_seq.nn.RNN`` / ``LSTM`` / ``GRU`` when the library has them and
-this file's ``Recurrent`` otherwise (and always for the variants).
+o(t) = h(t) V + c, scored with L = Σ_t Σ_n −log softmax(o(t))[y(t)].  Its layer
+is ``tinygrad_seq.nn.RNN`` / ``LSTM`` / ``GRU`` / ``PeepholeLSTM`` / ``CoupledLSTM``
+(this file's ``Recurrent`` with ``use_nn=False``).
 """
 
 from __future__ import annotations
@@ -161,17 +161,20 @@ def _name(**tensors):
         v.name = k
 
 
-def _has_nn_recurrent() -> bool:
+def nn_layer_class(mode, peephole=False, coupled=False):
+    """The ``tinygrad_seq.nn`` class for this layer, or None if the library does not have it (yet)."""
     from .. import nn
 
-    return all(hasattr(nn, k) for k in ("RNN", "LSTM", "GRU"))
+    if peephole or coupled:
+        return getattr(nn, "CoupledLSTM" if coupled else "PeepholeLSTM", None) if mode == "lstm" else None
+    return getattr(nn, {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[mode], None)
 
 
 class RecurrentLM(Module):
     """A recurrent layer and a linear readout: o(t) = h(t) V + c, the lecture's model.
 
-        rnn:     nn.RNN / nn.LSTM / nn.GRU (when the library has them; else ``Recurrent``), or
-                 ``Recurrent`` for the variants (peephole, coupled)
+        rnn:     nn.RNN / nn.LSTM / nn.GRU, nn.PeepholeLSTM (peephole=True), nn.CoupledLSTM (coupled=True),
+                 or ``Recurrent`` (the op-by-op layer of this file) with use_nn=False
         readout: Linear(hidden_size, output_size)
 
     forward(x, hx=None) → o (T, N, C) (batch_first: (N, T, C)); ``loss(x, y)`` = Σ_t Σ_n −log softmax(o(t))[y(t)].
@@ -182,15 +185,18 @@ class RecurrentLM(Module):
         super().__init__()
         kind_of(mode, coupled)
         mode = mode.lower()
-        if use_nn and not (peephole or coupled) and _has_nn_recurrent():
-            from .. import nn
-
-            cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[mode]
-            kwargs = {"nonlinearity": nonlinearity} if mode == "rnn" else {}
-            self.rnn = cls(input_size, hidden_size, batch_first=batch_first, **kwargs)
-        else:
+        cls = nn_layer_class(mode, peephole, coupled) if use_nn else None
+        if cls is None:
             self.rnn = Recurrent(mode, input_size, hidden_size, nonlinearity=nonlinearity, batch_first=batch_first,
                                  peephole=peephole, coupled=coupled)
+        elif coupled:
+            self.rnn = cls(input_size, hidden_size, batch_first=batch_first, peephole=peephole)
+        elif peephole:
+            self.rnn = cls(input_size, hidden_size, batch_first=batch_first)
+        elif mode == "rnn":
+            self.rnn = cls(input_size, hidden_size, nonlinearity=nonlinearity, batch_first=batch_first)
+        else:
+            self.rnn = cls(input_size, hidden_size, batch_first=batch_first)
         self.readout = Linear(hidden_size, output_size)
 
     def forward(self, x, hx=None):
