@@ -109,25 +109,28 @@ def check_finite(array, what: str) -> None:
 # --------------------------------------------------------------------------- the walk
 
 
-def toposort(roots):
-    """Every tensor that needs a gradient, inputs before the ops that use them."""
-    order, seen = [], set()
-    stack = [(r, False) for r in roots]
+def count_uses(roots):
+    """For every tensor the roots depend on (through ops that require grad): how many ops used it.
+
+    Returns ``{id(tensor): count}``.  A tensor's gradient is complete once each
+    of those ops has sent back its share; the walk below waits for exactly that.
+    """
+    uses, stack = {}, []
+    for r in roots:
+        if id(r) not in uses:
+            uses[id(r)] = 0
+            stack.append(r)
     while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
+        fn = stack.pop()._ctx
+        if fn is None:
             continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        fn = t._ctx
-        if fn is not None:
-            for p in fn.parents:
-                if p.requires_grad and id(p) not in seen:
-                    stack.append((p, False))
-    return order
+        for p in fn.parents:
+            if id(p) in uses:
+                uses[id(p)] += 1
+            else:
+                uses[id(p)] = 1
+                stack.append(p)
+    return uses
 
 
 def unbroadcast(g, shape):
@@ -153,57 +156,61 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     that requires grad (and of tensors that called ``retain_grad()``); with a
     list of ``inputs`` they are returned instead, in that order.
 
+    The walk visits a tensor once all the ops that used it have sent their
+    share of its gradient (``count_uses``), so every tensor is visited once,
+    after everything that depends on it, with no recursion and no sort.
+
     In the default mode every rule runs on plain numpy arrays (fast).  With
     ``create_graph=True`` the same rules run on Tensors, so the gradient is
     itself a graph that can be differentiated again.
     """
     from .tensor import Tensor
 
-    order = toposort(roots)
+    uses = count_uses(roots)
     grads = {}
     for r, g in zip(roots, root_grads):
-        grads[id(r)] = g if create_graph else g.data
+        g = g if create_graph else g.data
+        grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
+    ready = [r for r in {id(r): r for r in roots}.values() if uses[id(r)] == 0]
     wanted = None if inputs is None else {id(t): None for t in inputs}
 
     before = state.grad_enabled
     state.grad_enabled = create_graph
     try:
-        for t in reversed(order):
+        while ready:
+            t = ready.pop()
             g = grads.pop(id(t), None)
-            if g is None:
-                continue
-            if t._hooks:
-                for hook in t._hooks:
-                    res = hook(g if create_graph else Tensor(g))
-                    if res is not None:
-                        g = res if create_graph else res.data
             fn = t._ctx
-            if wanted is not None:
-                if id(t) in wanted:
-                    wanted[id(t)] = g if create_graph else Tensor(g)
-            elif fn is None or t._retains_grad:
-                _accumulate(t, g, create_graph)
+            if g is not None:
+                if t._hooks:
+                    g = _run_hooks(t, g, create_graph)
+                if wanted is not None:
+                    if id(t) in wanted:
+                        wanted[id(t)] = g if create_graph else Tensor(g)
+                elif fn is None or t._retains_grad:
+                    _accumulate(t, g, create_graph)
             if fn is None:
                 continue
-            _check_alive(fn, t)
-            if create_graph:
-                ins = fn.inputs
-                out = t
-            else:
-                ins = [a.data if isinstance(a, Tensor) else a for a in fn.inputs]
-                out = t.data
-            in_grads = fn.backward(g, *ins, out)
-            for a, ga in zip(fn.inputs, in_grads):
-                if ga is None or not isinstance(a, Tensor) or not a.requires_grad:
-                    continue
-                if ga.shape != a.shape:
-                    ga = unbroadcast(ga, a.shape)
-                if state.anomaly:
-                    check_finite(ga if not create_graph else ga.data, f"the backward of {where(fn.op, fn.scope)}")
-                prev = grads.get(id(a))
-                grads[id(a)] = ga if prev is None else prev + ga
-            if not retain_graph:
-                fn.release()
+            if g is not None:
+                ins, out = fn.saved_inputs(t, as_tensors=create_graph)
+                for a, ga in zip(fn.inputs, fn.backward(g, *ins, out)):
+                    if ga is None or not isinstance(a, Tensor) or not a.requires_grad:
+                        continue
+                    if ga.shape != a.data.shape:
+                        ga = unbroadcast(ga, a.data.shape)
+                    if ga.dtype != a.data.dtype:  # e.g. float32 input, float64 result: PyTorch keeps the input's
+                        ga = ga.to(a.data.dtype) if create_graph else ga.astype(a.data.dtype)
+                    if state.anomaly:
+                        check_finite(ga.data if create_graph else ga, f"the backward of {where(fn.op, fn.scope)}")
+                    prev = grads.get(id(a))
+                    grads[id(a)] = ga if prev is None else prev + ga
+                if not retain_graph:
+                    fn.release()
+            for p in fn.parents:
+                left = uses[id(p)] - 1
+                uses[id(p)] = left
+                if left == 0:
+                    ready.append(p)
     finally:
         state.grad_enabled = before
 
@@ -221,6 +228,16 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     return result
 
 
+def _run_hooks(t, g, create_graph):
+    from .tensor import Tensor
+
+    for hook in t._hooks:
+        res = hook(g if create_graph else Tensor(g))
+        if res is not None:
+            g = res if create_graph else res.data
+    return g
+
+
 def _accumulate(t, g, create_graph):
     from .tensor import Tensor
 
@@ -231,26 +248,6 @@ def _accumulate(t, g, create_graph):
         t.grad = Tensor(np.array(g, dtype=t.data.dtype))
     else:
         t.grad = Tensor(t.grad.data + g)
-
-
-def _check_alive(fn, t):
-    if fn.released:
-        raise RuntimeError(
-            f"backward through {where(fn.op, fn.scope)} a second time: its saved values were freed "
-            "after the first backward. Pass retain_graph=True to the first backward() to keep them."
-        )
-    for a, v in zip(fn.parents, fn.versions):
-        if a._version != v:
-            raise RuntimeError(
-                f"an input of {where(fn.op, fn.scope)} (shape {a.shape}, name {a.name!r}) was modified in place "
-                f"after it was used (version {v} -> {a._version}); backward needs its old value. "
-                "Use an out-of-place op (x = x + 1) instead of x += 1."
-            )
-    if t._version != 0:
-        raise RuntimeError(
-            f"the output of {where(fn.op, fn.scope)} (shape {t.shape}) was modified in place; "
-            "backward needs its value. Use an out-of-place op instead."
-        )
 
 
 # --------------------------------------------------------------------------- gradient checks

@@ -41,6 +41,10 @@ def exp(a):
     return a.exp() if isinstance(a, Tensor) else np.exp(a)
 
 
+def log(a):
+    return a.log() if isinstance(a, Tensor) else np.log(a)
+
+
 def softmax(a, axis):
     return a.softmax(axis) if isinstance(a, Tensor) else _softmax(a, axis)
 
@@ -50,8 +54,17 @@ def index_add(g, index, shape):
     if isinstance(g, Tensor):
         return IndexAdd.apply(g, index=index, shape=shape)
     out = np.zeros(shape, dtype=g.dtype)
-    np.add.at(out, index, g)
+    if is_basic_index(index):
+        out[index] = g  # ints and slices pick each place at most once: no repeats to add up
+    else:
+        np.add.at(out, index, g)
     return out
+
+
+def is_basic_index(index):
+    """True for ints, slices, None and ``...`` (numpy's basic indexing), False if an array is involved."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
 
 
 def keep_axes(g, in_ndim, axis, keepdims):
@@ -132,25 +145,25 @@ class Neg(Function):
 
 
 class Pow(Function):
-    op = "pow"  # z = x ** p, p a number
+    op = "pow"  # z = x ** y;  ∂z/∂x = y x^(y-1),  ∂z/∂y = z ln x  (y is usually a number: x ** 2)
 
-    def forward(self, x, exponent):
-        self.p = exponent
-        return x**exponent
+    def forward(self, x, y):
+        return x**y
 
-    def backward(self, g, x, z):
-        p = self.p
-        return (g * p * x ** (p - 1),)
+    def backward(self, g, x, y, z):
+        need_x, need_y = self.needs_input_grad  # ln x is NaN for x < 0: only computed when y needs it
+        return (g * y * x ** (y - 1) if need_x else None, g * z * log(x) if need_y else None)
 
 
 class MatMul(Function):
-    op = "matmul"  # Z = X @ Y (at least 2-D; batch dims broadcast)
+    op = "matmul"  # Z = X @ Y (at least 2-D; batch dims broadcast);  ∂L/∂X = G Yᵀ,  ∂L/∂Y = Xᵀ G
 
     def forward(self, x, y):
         return x @ y
 
     def backward(self, g, x, y, z):
-        return g @ y.swapaxes(-1, -2), x.swapaxes(-1, -2) @ g
+        need_x, need_y = self.needs_input_grad  # x W with x the data: only W's product is worth computing
+        return (g @ y.swapaxes(-1, -2) if need_x else None, x.swapaxes(-1, -2) @ g if need_y else None)
 
 
 # --------------------------------------------------------------------------- elementwise functions
@@ -200,8 +213,10 @@ class Sigmoid(Function):
     op = "sigmoid"  # z = 1/(1 + e^-x), dz/dx = z(1 - z)
 
     def forward(self, x):
-        e = np.exp(-np.abs(x))  # never overflows: e ≤ 1
-        return np.where(x >= 0, 1, e) / (1 + e)
+        # exact for every x: for very negative x, e^-x overflows to inf and 1/(1 + inf) is the right 0,
+        # so the overflow warning is silenced (this is faster than branching on the sign of x)
+        with np.errstate(over="ignore"):
+            return 1 / (1 + np.exp(-x))
 
     def backward(self, g, x, z):
         return (g * z * (1 - z),)
@@ -313,17 +328,23 @@ class Mean(Function):
 
 
 class Max(Function):
-    op = "max"  # z = max x over axis; the maxima share g equally
+    op = "max"  # z = max x over axis; the maxima share g equally (as torch.amax)
+    extreme = staticmethod(np.max)
 
     def forward(self, x, axis=None, keepdims=False):
         self.axis, self.keepdims, self.ndim = axis, keepdims, x.ndim
-        z = x.max(axis=axis, keepdims=True)
-        is_max = x == z
-        self.share = is_max / is_max.sum(axis=axis, keepdims=True)
+        z = self.extreme(x, axis=axis, keepdims=True)
+        is_extreme = x == z
+        self.share = is_extreme / is_extreme.sum(axis=axis, keepdims=True, dtype=x.dtype)
         return z if keepdims else z.squeeze(axis)
 
     def backward(self, g, x, z):
         return (keep_axes(g, self.ndim, self.axis, self.keepdims) * self.share,)
+
+
+class Min(Max):
+    op = "min"  # z = min x over axis; the minima share g equally (as torch.amin)
+    extreme = staticmethod(np.min)
 
 
 class LogSumExp(Function):

@@ -18,7 +18,8 @@ import numbers
 
 import numpy as np
 
-from .autograd import check_finite, run_backward, state, where
+from .autograd import check_finite, run_backward, state
+from .autograd import where as located  # "matmul in RNN/t=4" (the name `where` is the op below)
 
 # --------------------------------------------------------------------------- dtypes and random numbers
 
@@ -91,27 +92,29 @@ class Function:
     the engine sums it back to the input's shape.
     """
 
-    __slots__ = ("inputs", "parents", "versions", "scope", "released", "__dict__")
+    __slots__ = ("inputs", "parents", "version", "scope", "released", "__dict__")
     op = "function"
 
     @classmethod
     def apply(cls, *inputs, **options):
+        """Run ``forward`` on the inputs' arrays; if an input requires grad, record the node for backward."""
         fn = cls()
-        datas, parents = [], []
+        arrays, parents, version = [], [], 0
         for a in inputs:
             if isinstance(a, Tensor):
-                datas.append(a.data)
+                arrays.append(a.data)
+                version += a._version
                 if a.requires_grad:
                     parents.append(a)
             else:
-                datas.append(a)
+                arrays.append(a)
         try:
-            out = fn.forward(*datas, **options)
+            out = fn.forward(*arrays, **options)
         except (ValueError, IndexError) as e:
-            shapes = ", ".join(str(np.shape(d)) for d in datas)
-            raise type(e)(f"{where(cls.op, state.scope)}: inputs of shapes {shapes}: {e}") from None
+            shapes = ", ".join(str(np.shape(d)) for d in arrays)
+            raise type(e)(f"{located(cls.op, state.scope)}: inputs of shapes {shapes}: {e}") from None
         if state.anomaly:
-            check_finite(out, where(cls.op, state.scope))
+            check_finite(out, located(cls.op, state.scope))
         t = Tensor.__new__(Tensor)
         t.data = out if type(out) is np.ndarray else np.asarray(out)
         t.grad = t.name = t._hooks = None
@@ -120,8 +123,10 @@ class Function:
         t._retains_grad = False
         if parents and state.grad_enabled:
             fn.inputs = inputs
-            fn.parents = parents
-            fn.versions = [p._version for p in parents]
+            fn.parents = tuple(parents)
+            # Version counters only ever grow, so their sum is unchanged exactly when no input was
+            # modified in place: one int instead of a list per op (see check_unchanged).
+            fn.version = version
             fn.scope = t._scope
             fn.released = False
             t._ctx = fn
@@ -131,10 +136,45 @@ class Function:
             t.requires_grad = False
         return t
 
+    @property
+    def needs_input_grad(self) -> tuple:
+        """One bool per input: must backward compute its gradient? (as PyTorch's ``ctx.needs_input_grad``)"""
+        return tuple(isinstance(a, Tensor) and a.requires_grad for a in self.inputs)
+
+    def saved_inputs(self, out, as_tensors):
+        """The inputs and output as backward needs them, after checking they were not changed since forward."""
+        if self.released:
+            raise RuntimeError(
+                f"backward through {located(self.op, self.scope)} a second time: its saved values were freed "
+                "after the first backward. Pass retain_graph=True to the first backward() to keep them."
+            )
+        arrays, version = [], 0
+        for a in self.inputs:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                version += a._version
+            else:
+                arrays.append(a)
+        if version != self.version or out._version != 0:
+            self._raise_modified(out)
+        return (self.inputs, out) if as_tensors else (arrays, out.data)
+
+    def _raise_modified(self, out):
+        changed = [a for a in self.inputs if isinstance(a, Tensor) and a._version] if out._version == 0 else [out]
+        which = "its output" if out._version else "an input"
+        names = ", ".join(f"shape {a.shape}, name {a.name!r}, version {a._version}" for a in changed)
+        raise RuntimeError(
+            f"{which} of {located(self.op, self.scope)} was modified in place after it was used ({names}); "
+            "backward needs the old value. Use an out-of-place op (x = x + 1) instead of x += 1."
+        )
+
     def release(self):
-        """Forget what backward needed (masks, caches); the graph's shape stays for viz."""
+        """Forget what backward needed (masks, caches, inputs); ``op``, ``parents`` and ``scope`` stay for viz."""
         self.released = True
-        self.__dict__.clear()
+        self.inputs = None
+        # dropping the instance dict frees every saved array at once (and, unlike .clear(), does not
+        # create a dict for the many ops that saved nothing)
+        del self.__dict__
 
 
 # --------------------------------------------------------------------------- Tensor
@@ -147,7 +187,9 @@ class Tensor:
     filled by ``backward()`` for leaves that require grad.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "_scope", "_version", "_hooks", "_retains_grad", "__weakref__")
+    __slots__ = (
+        "data", "grad", "requires_grad", "name", "_ctx", "_scope", "_version", "_hooks", "_retains_grad", "__weakref__",
+    )
     __array_ufunc__ = None  # `ndarray * Tensor` defers to Tensor.__rmul__ instead of looping over elements
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
@@ -271,7 +313,9 @@ class Tensor:
         else:
             gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
             if gradient.shape != self.shape:
-                raise ValueError(f"backward(): gradient has shape {gradient.shape} but the tensor has shape {self.shape}")
+                raise ValueError(
+                    f"backward(): gradient has shape {gradient.shape} but the tensor has shape {self.shape}"
+                )
         run_backward([self], [gradient], retain_graph=retain_graph or create_graph, create_graph=create_graph)
 
     def retain_grad(self):
@@ -368,14 +412,17 @@ class Tensor:
         return self
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            return (exponent * self.log()).exp()
-        if not isinstance(exponent, numbers.Real):
+        if not isinstance(exponent, (numbers.Real, Tensor, np.ndarray)):
             raise TypeError(f"exponent must be a number or a Tensor, got {type(exponent).__name__}")
-        return ops.Pow.apply(self, exponent=exponent)
+        return ops.Pow.apply(self, exponent)
 
     def __rpow__(self, base):
-        return (self * float(np.log(base))).exp()
+        if not isinstance(base, (numbers.Real, np.ndarray)):
+            raise TypeError(f"base must be a number or a Tensor, got {type(base).__name__}")
+        return ops.Pow.apply(base, self)
+
+    def pow(self, exponent):
+        return self**exponent
 
     def __matmul__(self, other):
         return matmul(self, other)
@@ -451,7 +498,7 @@ class Tensor:
         return ops.Max.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
 
     def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return -ops.Max.apply(-self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+        return ops.Min.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Largest value; with a dim, ``(values, indices)`` as in PyTorch. Ties share the gradient."""
@@ -461,16 +508,19 @@ class Tensor:
         return self._extreme(self.amin, np.argmin, dim, axis, keepdim, keepdims)
 
     def _extreme(self, reduce, arg, dim, axis, keepdim, keepdims):
-        axes = _axes(self, dim, axis)
-        values = reduce(axis=axes, keepdims=_kd(keepdim, keepdims))
-        if axes is None:
-            return values
-        if len(axes) != 1:
-            return values
-        idx = arg(self.data, axis=axes[0])
-        if _kd(keepdim, keepdims):
-            idx = np.expand_dims(idx, axes[0])
-        return MinMax(values, Tensor(idx))
+        if dim is None and axis is None:
+            return reduce()
+        if not isinstance(dim if axis is None else axis, numbers.Integral):
+            raise TypeError(f"max/min take one dim (an int), got {dim if axis is None else axis!r}; use amax/amin")
+        (d,) = _axes(self, dim, axis)
+        # as torch.max(dim): the values are gathered at the indices, so on ties the gradient goes to the
+        # first maximum only (amax shares it among all the maxima)
+        index = list(np.indices(self.shape[:d] + (1,) + self.shape[d + 1:], sparse=True))
+        index[d] = np.expand_dims(arg(self.data, axis=d), d)
+        values, indices = self[tuple(index)], Tensor(index[d])
+        if not _kd(keepdim, keepdims):
+            values, indices = values.squeeze(d), indices.squeeze(d)
+        return MinMax((values, indices))
 
     def var(self, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
         """Variance; ``correction=1`` (Bessel's) by default as in PyTorch."""
@@ -511,7 +561,9 @@ class Tensor:
     def permute(self, *dims):
         dims = tuple(d % self.ndim for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
-            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} dims of a tensor of shape {self.shape}")
+            raise ValueError(
+                f"permute: {dims} is not a permutation of the {self.ndim} dims of a tensor of shape {self.shape}"
+            )
         return ops.Permute.apply(self, axes=dims)
 
     def transpose(self, dim0, dim1):
@@ -694,12 +746,14 @@ def matmul(a, b) -> Tensor:
     """Matrix product with numpy's rules: 1-D operands are promoted, batch dims broadcast."""
     a, b = _as_tensor(a), _as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"{where('matmul', state.scope)}: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"{located('matmul', state.scope)}: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}"
+        )
     ka = a.shape[-1]
     kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if ka != kb:
         raise ValueError(
-            f"{where('matmul', state.scope)}: {a.shape} @ {b.shape}: inner sizes {ka} and {kb} differ"
+            f"{located('matmul', state.scope)}: {a.shape} @ {b.shape}: inner sizes {ka} and {kb} differ"
         )
     if a.ndim == 1 and b.ndim == 1:
         return (a * b).sum()
@@ -746,7 +800,7 @@ def stack(tensors, dim=0) -> Tensor:
         raise ValueError("stack needs at least one tensor")
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
-        raise ValueError(f"{where('stack', state.scope)}: all tensors need the same shape, got {sorted(shapes)}")
+        raise ValueError(f"{located('stack', state.scope)}: all tensors need the same shape, got {sorted(shapes)}")
     return ops.Stack.apply(*tensors, axis=dim)
 
 
