@@ -51,3 +51,8 @@ from .variants import (  # noqa: E402
 )
 
 __all__ += ["PeepholeLSTM", "CoupledLSTM", "LeakyRNN", "TimeSkipRNN", "ClockworkRNN", "DeepRNN", "EchoStateNetwork"]
+
+from . import patterns  # noqa: E402, F401  (nn.patterns.Encoder, nn.patterns.Decoder, ...)
+from .patterns import BidirectionalTagger, OneToMany, Seq2Seq, SequenceClassifier, SequenceTagger  # noqa: E402
+
+__all__ += ["SequenceClassifier", "OneToMany", "SequenceTagger", "BidirectionalTagger", "Seq2Seq"]
