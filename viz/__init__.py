@@ -1,0 +1,17 @@
+"""viz: pictures of tinygrad_seq graphs (Graphviz) and of what the lecture plots (matplotlib).
+
+    import viz
+    viz.draw(loss)                          # the unrolled graph, inline in Jupyter
+    viz.render(loss, "rnn.svg")             # or .png / .dot
+    viz.render(loss, "lstm.svg", collapse="t=*")     # each time step as one box
+    viz.render(loss, "grad.svg", backward=True)      # the gradient flow, ‖∂L/∂·‖ on the arrows
+
+The engine never imports viz; viz reads the graph through Tensor's public
+surface (op, parents, name, scope, shape, data, grad).  graphviz and
+matplotlib are imported here only.
+"""
+
+from .graph import Graph, build
+from .render import RendererNotFound, TensorGraph, draw, find_renderer, layout, render
+
+__all__ = ["draw", "render", "build", "Graph", "TensorGraph", "find_renderer", "layout", "RendererNotFound"]

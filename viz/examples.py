@@ -1,0 +1,169 @@
+"""Small models whose graphs make the pictures of the lecture (used by the tutorial, tests and benchmark).
+
+    python -m viz.examples docs/img        # re-render the README's pictures into docs/img
+
+The vanilla RNN is written out by hand, in the lecture's notation, so that
+every op of its graph is visible:
+
+    a(t) = b + W h(t−1) + U x(t)        h(t) = tanh(a(t))
+    o(t) = c + V h(t)                   L(t) = cross_entropy(o(t), y(t))        L = Σ_t L(t)
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+import tinygrad_seq as tg
+from tinygrad_seq import nn
+from tinygrad_seq.tensor import default_rng
+
+
+class VanillaRNN(nn.Module):
+    """The lecture's RNN with parameters U (H, D), W (H, H), b (H,), V (C, H), c (C,) and column vectors."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+        super().__init__()
+        rng = default_rng()
+        s = 1 / np.sqrt(hidden_size)
+        self.U = nn.Parameter(rng.uniform(-s, s, (hidden_size, input_size)))
+        self.W = nn.Parameter(rng.uniform(-s, s, (hidden_size, hidden_size)))
+        self.b = nn.Parameter(np.zeros(hidden_size))
+        self.V = nn.Parameter(rng.uniform(-s, s, (output_size, hidden_size)))
+        self.c = nn.Parameter(np.zeros(output_size))
+        self.hidden_size = hidden_size
+
+    def forward(self, xs, ys, h0=None):
+        """xs: (T, D) inputs, ys: (T,) integer targets, h0: (H,) or None.
+
+        Returns (L, hs, h): the total loss, the hidden states h(1) … h(T) and the last state.
+        Step t runs in the scope ``t=<t>`` counted from 1, as on the slide.
+        """
+        h = tg.zeros(self.hidden_size, dtype=self.W.dtype) if h0 is None else h0
+        if h0 is None:
+            h.name = "h(0)"
+        losses, hs = [], []
+        for t in range(1, len(xs) + 1):
+            with tg.scope(f"t={t}"):
+                x = tg.tensor(xs[t - 1], dtype=self.U.dtype, name=f"x({t})")
+                y = tg.tensor(np.asarray(ys[t - 1]).reshape(1), name=f"y({t})")
+                a = self.b + self.W @ h + self.U @ x
+                a.name = f"a({t})"
+                h = a.tanh()
+                h.name = f"h({t})"
+                o = self.c + self.V @ h
+                o.name = f"o({t})"
+                L_t = tg.functional.cross_entropy(o.reshape(1, -1), y, reduction="sum")
+                L_t.name = f"L({t})"
+            losses.append(L_t)
+            hs.append(h)
+        L = tg.stack(losses).sum()
+        L.name = "L"
+        return L, hs, h
+
+
+def vanilla_rnn(T: int = 4, input_size: int = 3, hidden_size: int = 5, output_size: int = 3, seed: int = 0):
+    """A 4-step unroll of the lecture's RNN on random data: returns (L, model, hs)."""
+    tg.manual_seed(seed)
+    model = VanillaRNN(input_size, hidden_size, output_size)
+    rng = np.random.default_rng(seed)
+    xs = rng.standard_normal((T, input_size))
+    ys = rng.integers(0, output_size, T)
+    L, hs, _ = model(xs, ys)
+    return L, model, hs
+
+
+def lstm(T: int = 3, input_size: int = 3, hidden_size: int = 4, seed: int = 0, cell: str = "composite"):
+    """nn.LSTM unrolled T steps with a linear readout and a summed loss: returns (L, model)."""
+    tg.manual_seed(seed)
+    model = nn.LSTM(input_size, hidden_size, cell=cell)
+    readout = nn.Linear(hidden_size, 2)
+    model.name_parameters("lstm")
+    readout.name_parameters("readout")
+    rng = np.random.default_rng(seed)
+    x = tg.tensor(rng.standard_normal((T, 1, input_size)).astype(np.float32), name="x")
+    out, _ = model(x)
+    L = (readout(out) ** 2).sum()
+    L.name = "L"
+    return L, model
+
+
+def seq2seq(S: int = 4, T: int = 3, vocab: int = 6, hidden: int = 5, seed: int = 0):
+    """A GRU encoder, and a GRU-cell decoder that attends over the encoder states at every step.
+
+    Scopes: ``encoder/l0/t=…`` for the encoder, ``decoder/t=…`` for each decoder step,
+    with the attention inside (``decoder/t=2/attention/softmax``).  Returns (L, alignment (T, S)).
+    """
+    from tinygrad_seq.nn.attention import Attention
+
+    tg.manual_seed(seed)
+
+    class Seq2Seq(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(vocab, hidden)
+            self.encoder = nn.GRU(hidden, hidden, batch_first=True)
+            self.cell = nn.GRUCell(2 * hidden, hidden)
+            self.attention = Attention("dot")
+            self.readout = nn.Linear(2 * hidden, vocab)
+
+        def forward(self, src, tgt):
+            keys, h = self.encoder(self.embed(src))  # (1, S, H)
+            s = h[0]
+            prev = self.embed(tgt[:, :1]).squeeze(1) * 0.0
+            losses, weights = [], []
+            with tg.scope("decoder"):
+                for t in range(tgt.shape[1]):
+                    with tg.scope(f"t={t}"):
+                        context, alpha = self.attention(s, keys)
+                        s = self.cell(tg.cat([prev, context], -1), s)
+                        s.name = "s"
+                        o = self.readout(tg.cat([s, context], -1))
+                        y = tg.tensor(tgt[:, t])
+                        L_t = tg.functional.cross_entropy(o, y, reduction="sum")
+                        L_t.name = f"L({t})"
+                        prev = self.embed(tgt[:, t])
+                    losses.append(L_t)
+                    weights.append(alpha.data[0])
+            L = tg.stack(losses).sum()
+            L.name = "L"
+            return L, np.stack(weights)
+
+    model = Seq2Seq().name_parameters()
+    rng = np.random.default_rng(seed)
+    src = rng.integers(0, vocab, (1, S))
+    tgt = rng.integers(0, vocab, (1, T))
+    return model(src, tgt)
+
+
+# --------------------------------------------------------------------------- the README's pictures
+
+
+def readme_pictures(folder) -> dict:
+    """Render the README's examples (SVG) into ``folder``; returns {file name: seconds}."""
+    from .render import render
+
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = {
+        "rnn_unrolled.svg": lambda: render(vanilla_rnn(4)[0], folder / "rnn_unrolled.svg"),
+        "rnn_backward.svg": lambda: render(vanilla_rnn(4)[0], folder / "rnn_backward.svg", backward=True),
+        "lstm_expanded.svg": lambda: render(lstm(3)[0], folder / "lstm_expanded.svg"),
+        "lstm_collapsed.svg": lambda: render(lstm(3)[0], folder / "lstm_collapsed.svg", collapse="t=*"),
+        "seq2seq_attention.svg": lambda: render(seq2seq()[0], folder / "seq2seq_attention.svg", collapse="*_gate"),
+        "rnn_1000_steps.svg": lambda: render(vanilla_rnn(1000)[0], folder / "rnn_1000_steps.svg"),
+    }
+    times = {}
+    for name, job in jobs.items():
+        start = time.perf_counter()
+        job()
+        times[name] = time.perf_counter() - start
+    return times
+
+
+if __name__ == "__main__":
+    for name, seconds in readme_pictures(sys.argv[1] if len(sys.argv) > 1 else "docs/img").items():
+        print(f"{name:28s} {seconds:6.2f} s")

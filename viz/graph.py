@@ -1,0 +1,451 @@
+"""What a drawing of a computational graph contains, decided from the tensors alone (no graphviz here).
+
+``build(loss)`` walks the graph that produced ``loss`` back to its leaves and
+returns a `Graph`: nodes (parameters, inputs, values, losses, collapsed
+scopes), edges, and for every node the scope it is drawn in.  render.py turns
+it into Graphviz; tests read it to check counts.
+
+The walk reads only the public surface of a Tensor: ``op`` (None for a leaf),
+``parents`` (the inputs that require grad), ``inputs`` when the engine offers
+it (every input, constants such as x(t) and y(t) included), ``name``,
+``scope`` (``"LSTM/l0/t=3/forget_gate"``), ``shape``, ``data``, ``grad``,
+``requires_grad``.
+
+Four decisions make an unrolled graph readable:
+
+* Ops that only move data (reshape, transpose, slicing a time step out of a
+  sequence, stacking) are *folded*: their inputs are joined to their users.
+  ``W.T`` used at every step then shows as W with an edge into every step.
+* Parameters are drawn once, outside every scope, so weight sharing shows as
+  one node with an edge into each time step.
+* The losses are the output and every scalar that is summed into it: the
+  per-step losses L(t) feeding the total L.
+* A scope can be *collapsed* into one box, chosen by depth, by name pattern or
+  by a function; a graph larger than ``max_nodes`` collapses its time steps
+  by itself and, if still too large, draws only the first and last steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from tinygrad_seq import Tensor
+from tinygrad_seq.nn import Parameter
+
+# Ops that copy or rearrange values without computing anything new.
+STRUCTURAL_OPS = frozenset(
+    {"reshape", "permute", "expand", "getitem", "slice", "select", "unbind", "stack", "cat", "cast"}
+)
+# Ops through which a total loss is made from per-step losses (L = Σ_t L(t)).
+SUMMING_OPS = frozenset({"add", "sum", "mean", "stack", "cat", "reshape", "expand"})
+COMBINING_OPS = frozenset({"add", "stack", "cat"})
+
+TIME_STEP = re.compile(r"^t=(-?\d+)$")
+STEP_PATTERN = "t=*"
+
+# Node kinds, in legend order.
+KINDS = ("parameter", "input", "value", "op", "loss", "detached", "scope", "elided")
+
+
+@dataclasses.dataclass
+class Node:
+    """One node of the drawing.
+
+    kind:     one of KINDS
+    title:    the big text (name, op, or scope)
+    cluster:  scope path of the cluster it is drawn in ("" = outside every cluster)
+    step:     (path of the time-step scope, t) if the node belongs to a time step, else None
+    tensor:   the tensor drawn, or None for a collapsed scope / elided steps
+    members:  how many tensors a collapsed box stands for
+    """
+
+    id: str
+    kind: str
+    title: str
+    cluster: str
+    step: tuple | None = None
+    op: str | None = None
+    shape: tuple | None = None
+    tensor: Tensor | None = None
+    members: int = 1
+    detail: str = ""  # small print under the title for boxes (e.g. "t = 4 … 996")
+    grad_norm: float | None = None
+
+
+@dataclasses.dataclass
+class Edge:
+    """src feeds dst.  ``cross_time``: the two ends sit in different steps of one sequence (h(t−1) → h(t))."""
+
+    src: str
+    dst: str
+    cross_time: bool = False
+    grad_norm: float | None = None  # ‖∂L/∂(the tensor at dst)‖, the gradient sent back along this edge
+
+
+@dataclasses.dataclass
+class Graph:
+    nodes: dict  # id -> Node, in drawing order
+    edges: list
+    notes: list  # sentences drawn on the picture (e.g. why it was collapsed)
+    tensor_count: int  # tensors in the graph before folding and collapsing
+
+    def find(self, title: str) -> list:
+        """The nodes whose title is ``title`` (e.g. the parameter ``"W"``)."""
+        return [n for n in self.nodes.values() if n.title == title]
+
+    def out_edges(self, node_id: str) -> list:
+        return [e for e in self.edges if e.src == node_id]
+
+    def in_edges(self, node_id: str) -> list:
+        return [e for e in self.edges if e.dst == node_id]
+
+
+# --------------------------------------------------------------------------- scopes
+
+
+def time_step(scope: str) -> tuple | None:
+    """``"LSTM/l0/t=3/forget_gate"`` → ``("LSTM/l0/t=3", 3)``: the innermost time-step scope and its t."""
+    parts = scope.split("/") if scope else []
+    for i in range(len(parts) - 1, -1, -1):
+        m = TIME_STEP.match(parts[i])
+        if m:
+            return "/".join(parts[: i + 1]), int(m.group(1))
+    return None
+
+
+def parent_path(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def pretty_scope(component: str) -> str:
+    """How a scope is labelled: ``t=3`` as ``t = 3``; other names as they are."""
+    m = TIME_STEP.match(component)
+    return f"t = {m.group(1)}" if m else component
+
+
+def collapser(collapse) -> Callable[[str], str | None]:
+    """Turn the ``collapse`` argument into scope path → path of the scope to draw as one box (or None).
+
+    collapse: None (nothing), an int depth (``2``: every scope two levels deep,
+    e.g. ``LSTM/l0``), a name pattern or a list of them matched against each
+    scope's name or full path (``"t=*"`` every time step, ``"*_gate"`` every
+    LSTM gate, ``"encoder"``), or a function ``path -> bool``.  The outermost
+    matching scope wins.
+    """
+    if collapse is None or collapse is False:
+        return lambda path: None
+    if isinstance(collapse, bool) or (isinstance(collapse, int) and collapse < 1):
+        raise ValueError(f"viz: collapse depth must be a positive int, got {collapse!r}")
+    if isinstance(collapse, int):
+        depth = collapse
+
+        def by_depth(path):
+            parts = path.split("/") if path else []
+            return "/".join(parts[:depth]) if len(parts) >= depth else None
+
+        return by_depth
+    if callable(collapse):
+        test = collapse
+    else:
+        patterns = [collapse] if isinstance(collapse, str) else list(collapse)
+        if not all(isinstance(p, str) for p in patterns):
+            raise TypeError(f"viz: collapse must be an int, a pattern, a list of patterns or a function; got {collapse!r}")
+
+        def test(path):
+            name = path.rpartition("/")[2]
+            return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(path, p) for p in patterns)
+
+    cache = {}
+
+    def by_test(path):
+        if path not in cache:
+            parts, found = path.split("/") if path else [], None
+            for i in range(1, len(parts) + 1):
+                prefix = "/".join(parts[:i])
+                if test(prefix):
+                    found = prefix
+                    break
+            cache[path] = found
+        return cache[path]
+
+    return by_test
+
+
+# --------------------------------------------------------------------------- the walk
+
+
+def inputs_of(t: Tensor, constants: bool = True) -> list:
+    """The tensors ``t`` was computed from, each once.
+
+    Uses ``t.inputs`` (every input, constants too) when the engine provides it
+    and still holds it (it is freed by a backward pass without
+    ``retain_graph``), otherwise ``t.parents`` (only the inputs that require grad).
+    """
+    ins = getattr(t, "inputs", None) if constants else None
+    if ins is None:
+        ins = t.parents
+    out, seen = [], set()
+    for a in ins:
+        if isinstance(a, Tensor) and id(a) not in seen:
+            seen.add(id(a))
+            out.append(a)
+    return out
+
+
+def trace(roots: list, constants: bool = True) -> tuple[list, dict]:
+    """Every tensor the roots depend on, inputs before users, and each one's inputs.
+
+    An explicit stack instead of recursion: a 10,000-step unroll is fine.
+    Returns ``(order, inputs)`` with ``inputs[id(t)]`` the list of t's inputs.
+    """
+    order, ins, seen = [], {}, set()
+    stack = [(r, False) for r in reversed(roots)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        ins[id(t)] = inputs_of(t, constants)
+        stack.append((t, True))
+        stack.extend((a, False) for a in reversed(ins[id(t)]) if id(a) not in seen)
+    return order, ins
+
+
+def find_losses(roots: list, ins: dict) -> set:
+    """ids of the loss tensors: each scalar root, and the scalars summed into it (the L(t) of L = Σ_t L(t)).
+
+    From the root the walk goes back through ops that add losses up (+, stack,
+    cat) and through reductions and reshapes; a scalar that is one of several
+    terms of a sum is a loss.  So the per-step losses are found however the
+    total was formed (a chain of +, or a stack and a sum), and nothing further
+    back (an o(t), or the unreduced cross-entropy inside L(t), is not marked).
+    """
+    losses, seen = {id(r) for r in roots if r.size == 1 and r.op is not None}, set()
+    stack = [r for r in roots if r.size == 1]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or t.op not in SUMMING_OPS:
+            continue
+        seen.add(id(t))
+        terms = ins[id(t)]
+        for a in terms:
+            if t.op in COMBINING_OPS and a.size == 1 and a.op is not None:
+                losses.add(id(a))
+            stack.append(a)
+    return losses
+
+
+# --------------------------------------------------------------------------- building the graph
+
+
+def build(
+    roots,
+    *,
+    collapse=None,
+    fold: bool = True,
+    constants: bool = True,
+    detached: Iterable = (),
+    mark_detached: bool = False,
+    max_nodes: int = 400,
+    keep_steps: int = 3,
+    gradients: dict | None = None,
+) -> Graph:
+    """The drawing's content for the graph that produced ``roots`` (a tensor or a list of them).
+
+    collapse:      scopes to draw as one box (see ``collapser``)
+    fold:          hide ops that only move data (STRUCTURAL_OPS) unless they carry a name
+    constants:     draw inputs that do not require grad (x(t), targets) when the engine exposes them
+    detached:      tensors to mark as truncated-BPTT cuts (e.g. the detached state a chunk starts from)
+    mark_detached: also mark every leaf without grad that was made outside the time steps but is used
+                   inside one: the state carried in from an earlier chunk (or the initial state), where
+                   gradients stop
+    max_nodes:     above this many nodes the time steps collapse, then the middle steps are elided,
+                   keeping ``keep_steps`` steps at each end; a note on the picture says so
+    gradients:     ``{id(tensor): ‖∂L/∂tensor‖}`` to print on nodes and edges (the backward view)
+    """
+    roots = [roots] if isinstance(roots, Tensor) else list(roots)
+    if not roots or not all(isinstance(r, Tensor) for r in roots):
+        kinds = sorted({type(r).__name__ for r in roots}) or ["nothing"]
+        raise TypeError(f"viz: draw a Tensor or a list of Tensors; got {', '.join(kinds)}")
+    if max_nodes < 1 or keep_steps < 1:
+        raise ValueError(f"viz: max_nodes and keep_steps must be positive, got {max_nodes}, {keep_steps}")
+    order, ins = trace(roots, constants)
+    root_ids = {id(r) for r in roots}
+    losses = find_losses(roots, ins)
+    cut = {id(t) for t in detached}
+    if mark_detached:
+        cut |= _carried_states(order, ins)
+    kinds = {id(t): _kind(t, losses, cut) for t in order}
+
+    kept = {
+        id(t): not (fold and t.op in STRUCTURAL_OPS and t.name is None and id(t) not in root_ids) for t in order
+    }
+    rep = {}  # id → the kept tensors that stand for it (itself, or the inputs of a folded op)
+    for t in order:
+        if kept[id(t)]:
+            rep[id(t)] = (t,)
+        else:
+            rep[id(t)] = tuple({id(r): r for a in ins[id(t)] for r in rep[id(a)]}.values())
+
+    notes = []
+    user_collapse = collapser(collapse)
+    graph = _assemble(order, ins, kinds, kept, rep, user_collapse, frozenset(), gradients, len(order))
+    if len(graph.nodes) > max_nodes and collapse is None and any(time_step(t.scope) for t in order):
+        steps = collapser(STEP_PATTERN)
+        graph = _assemble(order, ins, kinds, kept, rep, steps, frozenset(), gradients, len(order))
+        user_collapse = steps
+        notes.append(f"{len(order)} tensors (more than max_nodes={max_nodes}): each time step drawn as one box.")
+    if len(graph.nodes) > max_nodes:
+        elided = _middle_steps(order, keep_steps)
+        if elided:
+            graph = _assemble(order, ins, kinds, kept, rep, user_collapse, elided, gradients, len(order))
+            notes.append(f"Only the first and last {keep_steps} steps of each sequence are drawn; the rest are elided.")
+    if len(graph.nodes) > max_nodes:
+        notes.append(f"{len(graph.nodes)} nodes: pass collapse=… to draw scopes as single boxes.")
+    graph.notes = notes
+    return graph
+
+
+def _kind(t: Tensor, losses: set, cut: set) -> str:
+    if id(t) in cut:
+        return "detached"
+    if t.op is None:
+        return "parameter" if (isinstance(t, Parameter) or t.requires_grad) else "input"
+    if id(t) in losses:
+        return "loss"
+    return "value" if t.name else "op"
+
+
+def _carried_states(order: list, ins: dict) -> set:
+    """Leaves without grad made outside every time step and used inside one (see ``build``)."""
+    out = set()
+    for u in order:
+        if u.op is None or time_step(u.scope) is None:
+            continue
+        for a in ins[id(u)]:
+            if a.op is None and not a.requires_grad and a.dtype.kind == "f" and time_step(a.scope) is None:
+                out.add(id(a))
+    return out
+
+
+def _middle_steps(order: list, keep: int) -> frozenset:
+    """Paths of the time-step scopes to elide: all but the first and last ``keep`` steps of each sequence."""
+    by_seq = {}
+    for t in order:
+        st = time_step(t.scope)
+        if st:
+            by_seq.setdefault(parent_path(st[0]), {})[st[1]] = st[0]
+    elided = set()
+    for steps in by_seq.values():
+        ts = sorted(steps)
+        if len(ts) > 2 * keep + 1:
+            elided.update(steps[t] for t in ts[keep:-keep])
+    return frozenset(elided)
+
+
+def _assemble(order, ins, kinds, kept, rep, collapse_of, elided, gradients, tensor_count) -> Graph:
+    """One pass: place every kept tensor in a node (its own, a scope box or the elided box) and join them."""
+    nodes, node_of, boxes = {}, {}, {}
+    grads = gradients or {}
+
+    def box(key, kind, cluster, step, title, detail=""):
+        if key not in boxes:
+            nid = f"s{len(boxes)}"
+            boxes[key] = nid
+            nodes[nid] = Node(nid, kind, title, cluster, step=step, members=0, detail=detail)
+        node = nodes[boxes[key]]
+        node.members += 1
+        return node.id
+
+    for t in order:
+        if not kept[id(t)]:
+            continue
+        kind = kinds[id(t)]
+        st = time_step(t.scope)
+        if kind == "parameter":  # drawn once, outside every scope: weight sharing is visible
+            home = ""
+        else:
+            home = t.scope
+        key = None if kind == "parameter" else collapse_of(t.scope)
+        in_elided = st is not None and st[0] in elided
+        if in_elided and not (kind == "parameter"):
+            seq = parent_path(st[0])
+            node_of[id(t)] = box(("elided", seq), "elided", seq, (seq, None), "…")
+            continue
+        if key is not None and not (kind in ("input", "detached") and t.name):
+            kst = time_step(key)
+            node_of[id(t)] = box(("scope", key), "scope", parent_path(key), kst, pretty_scope(key.rpartition("/")[2]))
+            continue
+        if key is not None:  # a named input of a collapsed scope stays visible next to the box
+            home = parent_path(key)
+        nid = f"n{len(node_of)}"
+        node_of[id(t)] = nid
+        nodes[nid] = Node(
+            nid, kind, t.name or t.op or ("parameter" if kind == "parameter" else "input"), home,
+            step=None if kind == "parameter" else (time_step(home) if home != t.scope else st),
+            op=t.op, shape=tuple(t.shape), tensor=t, grad_norm=grads.get(id(t)),
+        )
+
+    if elided:  # say which steps each elided box stands for
+        for (what, seq), nid in boxes.items():
+            if what == "elided":
+                ts = sorted(int(TIME_STEP.match(p.rpartition("/")[2]).group(1)) for p in elided if parent_path(p) == seq)
+                nodes[nid].title = f"… {len(ts)} steps …"
+                nodes[nid].detail = f"t = {ts[0]} … {ts[-1]}"
+                # it stands in the sequence where its first step was, for ordering and sideways edges
+                nodes[nid].step = (f"{seq}/t={ts[0]}" if seq else f"t={ts[0]}", ts[0])
+
+    edges = {}
+    for u in order:
+        if not kept[id(u)]:
+            continue
+        dst = node_of[id(u)]
+        g = grads.get(id(u))
+        for a in ins[id(u)]:
+            for r in rep[id(a)]:
+                src = node_of[id(r)]
+                if src == dst:
+                    continue
+                e = edges.get((src, dst))
+                if e is None:
+                    e = edges[(src, dst)] = Edge(src, dst, _cross_time(nodes[src], nodes[dst]))
+                if g is not None:
+                    e.grad_norm = g if e.grad_norm is None else max(e.grad_norm, g)
+    return Graph(nodes, list(edges.values()), [], tensor_count)
+
+
+def _cross_time(a: Node, b: Node) -> bool:
+    """Both ends in time steps of the same sequence, at different t (drawn sideways, not up)."""
+    if a.step is None or b.step is None:
+        return False
+    return parent_path(a.step[0]) == parent_path(b.step[0]) and a.step[1] != b.step[1]
+
+
+# --------------------------------------------------------------------------- gradients for the backward view
+
+
+def gradient_norms(roots: list, tensors: list) -> dict:
+    """``{id(t): ‖∂L/∂t‖}`` for the tensors that require grad.
+
+    Computed afresh with ``tinygrad_seq.grad`` while the graph is alive (nothing
+    needs ``retain_grad``, no ``.grad`` is touched); after a backward pass has
+    freed the graph, read from ``.grad`` where it was kept.
+    """
+    import tinygrad_seq as tg
+
+    wanted = [t for t in tensors if t.requires_grad]
+    if len(roots) == 1 and roots[0].size == 1 and roots[0].requires_grad and wanted:
+        try:
+            grads = tg.grad(roots[0], wanted, retain_graph=True, allow_unused=True)
+            return {id(t): float(np.linalg.norm(g.data)) for t, g in zip(wanted, grads) if g is not None}
+        except RuntimeError:
+            pass  # freed by an earlier backward(): fall back to the stored gradients
+    return {id(t): float(np.linalg.norm(t.grad.data)) for t in wanted if t.grad is not None}
