@@ -58,8 +58,7 @@ np.set_printoptions(precision=4, suppress=True)
 # | $c$ | `readout.bias` | (C,) |
 #
 # with G = 1 gate for the RNN, 4 for the LSTM (i, f, g, o), 3 for the GRU (r, z, n).
-
-# %% [markdown]
+#
 # The lecture's "hello" example: the vocabulary is h, e, l, o; the network reads "hell" one character
 # at a time (one-hot vectors $x(t)$) and should predict "ello".
 
