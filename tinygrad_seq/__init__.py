@@ -14,6 +14,7 @@ import numpy as np
 
 from . import functional
 from .autograd import (
+    current_scope,
     detect_anomaly,
     enable_grad,
     gradcheck,
@@ -21,11 +22,11 @@ from .autograd import (
     is_grad_enabled,
     no_grad,
     scope,
-    current_scope,
 )
 from .tensor import (
     Function,
     Tensor,
+    abs,
     arange,
     cat,
     chunk,
@@ -36,6 +37,8 @@ from .tensor import (
     full,
     get_default_dtype,
     log,
+    log_softmax,
+    logsumexp,
     manual_seed,
     matmul,
     maximum,
@@ -47,7 +50,9 @@ from .tensor import (
     relu,
     set_default_dtype,
     sigmoid,
+    softmax,
     split,
+    sqrt,
     stack,
     tanh,
     tensor,
@@ -67,8 +72,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     from .autograd import run_backward
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
@@ -83,9 +87,22 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             g = Tensor(np.ones_like(o.data))
         seeds.append(g if isinstance(g, Tensor) else Tensor(g))
     retain = create_graph if retain_graph is None else retain_graph
-    return tuple(
-        run_backward(outputs, seeds, retain_graph=retain, create_graph=create_graph, inputs=inputs, allow_unused=allow_unused)
+    grads = run_backward(
+        outputs, seeds, retain_graph=retain, create_graph=create_graph, inputs=inputs, allow_unused=allow_unused
     )
+    return tuple(grads)
 
+
+# dtype names as in PyTorch (tg.zeros(3, dtype=tg.float64)); they are numpy's dtypes
+float32, float64, int64 = np.float32, np.float64, np.int64
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "Function", "tensor", "zeros", "ones", "full", "arange", "eye", "randn", "rand", "zeros_like",
+    "ones_like", "manual_seed", "set_default_dtype", "get_default_dtype", "float32", "float64", "int64",
+    "matmul", "cat", "concatenate", "stack", "split", "chunk", "where", "maximum", "minimum", "clip",
+    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "softmax", "log_softmax", "logsumexp",
+    "grad", "no_grad", "enable_grad", "is_grad_enabled", "scope", "current_scope", "detect_anomaly",
+    "gradcheck", "gradgradcheck", "functional",
+]

@@ -45,6 +45,12 @@ def log(a):
     return a.log() if isinstance(a, Tensor) else np.log(a)
 
 
+def where(cond, a, b):
+    """``a`` where ``cond`` else ``b``; ``cond`` is a bool array or a bool Tensor (which carries no gradient)."""
+    cond = cond.data if isinstance(cond, Tensor) else cond
+    return Where.apply(a, b, cond=cond) if isinstance(a, Tensor) or isinstance(b, Tensor) else np.where(cond, a, b)
+
+
 def softmax(a, axis):
     return a.softmax(axis) if isinstance(a, Tensor) else _softmax(a, axis)
 
@@ -152,7 +158,8 @@ class Pow(Function):
 
     def backward(self, g, x, y, z):
         need_x, need_y = self.needs_input_grad  # ln x is NaN for x < 0: only computed when y needs it
-        return (g * y * x ** (y - 1) if need_x else None, g * z * log(x) if need_y else None)
+        # z ln x → 0 as x → 0 (y > 0): ln is taken at 1 where x = 0, as PyTorch does
+        return (g * y * x ** (y - 1) if need_x else None, g * z * log(where(x == 0, 1, x)) if need_y else None)
 
 
 class MatMul(Function):

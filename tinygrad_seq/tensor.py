@@ -596,7 +596,15 @@ class Tensor:
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def __getitem__(self, index):
-        return ops.GetItem.apply(self, index=_index(index))
+        """Basic (ints, slices, None, ...) and advanced (int arrays, bool masks) indexing, as in PyTorch.
+
+        The gradient goes back to the picked places; a place picked several times gets the sum.
+        """
+        index = _index(index)
+        split = _split_index(index)
+        if split is not None:
+            return self[split[0]][split[1]]
+        return ops.GetItem.apply(self, index=index)
 
     def split(self, split_size_or_sections, dim=0):
         return split(self, split_size_or_sections, dim)
@@ -669,14 +677,42 @@ def _shape_arg(shape):
 
 
 def _index(index):
-    """Tensors used as indices become their integer (or bool) arrays."""
+    """Tensors and lists used as indices become integer (or bool) arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
         return np.asarray(index)
     return index
+
+
+def _is_int(i):
+    return isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+
+
+def _split_index(index):
+    """``x[index]`` as ``x[first][then]`` when integers and arrays are mixed, PyTorch's way.
+
+    PyTorch applies integer indices first (they remove their dims) and the
+    arrays afterwards; numpy counts the integers as arrays too, and when they
+    are not next to each other moves the picked dims to the front.  E.g. for x
+    of shape (2, 3, 4), ``x[0, :, [1, 2]]`` has shape (3, 2) in PyTorch and
+    (2, 3) in numpy.  Returns None when the two agree.
+    """
+    if not (isinstance(index, tuple) and any(map(_is_int, index)) and any(isinstance(i, np.ndarray) for i in index)):
+        return None
+    first, then = [], []
+    for i in index:
+        if isinstance(i, np.ndarray):
+            first += [slice(None)] * (i.ndim if i.dtype == bool else 1)  # a bool mask covers i.ndim dims
+            then.append(i)
+        elif not _is_int(i):
+            first.append(i)
+            then.append(Ellipsis if i is Ellipsis else slice(None))  # None made a new dim: keep it whole
+        else:
+            first.append(i)
+    return tuple(first), tuple(then)
 
 
 # --------------------------------------------------------------------------- functions on tensors
@@ -846,6 +882,26 @@ def sigmoid(x):
 
 def relu(x):
     return _as_tensor(x).relu()
+
+
+def sqrt(x):
+    return _as_tensor(x).sqrt()
+
+
+def abs(x):  # torch.abs (this module never needs the builtin it shadows)
+    return _as_tensor(x).abs()
+
+
+def softmax(x, dim=-1):
+    return _as_tensor(x).softmax(dim)
+
+
+def log_softmax(x, dim=-1):
+    return _as_tensor(x).log_softmax(dim)
+
+
+def logsumexp(x, dim=-1, keepdim=False):
+    return _as_tensor(x).logsumexp(dim, keepdim)
 
 
 from . import ops  # noqa: E402  (ops.py needs Function and Tensor from this module)
