@@ -135,7 +135,7 @@ class Report:
         bad = self.first_disagreement
         if bad is None:
             text = (
-                f"agree: analytic BPTT and autodiff agree to {self.max_rel_error:.1e} "
+                f"OK, analytic BPTT and autodiff agree to {self.max_rel_error:.1e} "
                 f"(largest relative error over {n} compared quantities; tolerance {self.tol:.0e})"
             )
         else:
@@ -215,10 +215,13 @@ def compare(model, inputs, targets, h0=None, *, backward=None, fd_samples=8, eps
     # 2. autodiff: the model's own backward, and an op-by-op unroll that retains every intermediate gradient
     with _float64():
         trace = _autodiff_trace(spec, rnn_state, readout_state, x, y, state0)
-    autodiff, loss_fn = _autodiff_model(rnn_mod, readout, spec, x, y, state0)
+    autodiff, model_loss, loss_fn = _autodiff_model(rnn_mod, readout, spec, x, y, state0)
     source = f"the model's own backward ({type(rnn_mod).__name__})"
 
-    rows = [_row("loss", None, None, cache.loss, trace["loss"], tol)]
+    rows = [_row("loss", None, None, cache.loss, model_loss, tol)]
+    if _rel(trace["loss"], model_loss) > tol:  # the op-by-op unroll must be the model, or its rows mean nothing
+        raise RuntimeError(f"bptt.compare: the op-by-op unroll computes L = {trace['loss']!r} but the model "
+                           f"{type(rnn_mod).__name__} computes {model_loss!r}: they are not the same network")
     gates = notation.GATES[spec["kind"]]
     for t in reversed(range(T)):
         rows.append(_row("dL/do", t + 1, None, grads.do[t], trace["do"][t], tol))
@@ -421,13 +424,14 @@ def _autodiff_trace(spec, rnn_state, readout_state, x, y, state0):
 
 
 def _autodiff_model(rnn_mod, readout, spec, x, y, state0):
-    """The model's own forward and backward (in float64), its parameter gradients and its loss function."""
+    """The model's own forward and backward in float64: (parameter gradients, L, a function computing L)."""
     n_states = 2 if spec["mode"] == "lstm" else 1
     xt = Tensor(x.swapaxes(0, 1) if spec["batch_first"] else x)
     yy = y.swapaxes(0, 1) if spec["batch_first"] else y
     with _float64(rnn_mod, readout):
         out, _ = rnn_mod(xt, _hx(state0, n_states))
-        _loss(readout(out), yy).backward()
+        loss = _loss(readout(out), yy)
+        loss.backward()
         grads = {k: p.grad.data.copy() for k, p in rnn_mod.named_parameters()}
         grads |= {f"readout.{k}": p.grad.data.copy() for k, p in readout.named_parameters()}
 
@@ -435,7 +439,7 @@ def _autodiff_model(rnn_mod, readout, spec, x, y, state0):
         with _float64(rnn_mod, readout), no_grad():
             return _loss(readout(rnn_mod(xt, _hx(state0, n_states))[0]), yy).item()
 
-    return grads, loss_fn
+    return grads, loss.item(), loss_fn
 
 
 def _rel(a, b) -> float:

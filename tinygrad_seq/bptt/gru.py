@@ -19,7 +19,9 @@ Backward of one step, from ∇h(t) L:
     hidden side: ∇h-part [∇a_r | ∇a_z | ∇a_n ⊙ r]   → ∇W += h(t−1)ᵀ(·), ∇b_hn += Σ_n ∇a_n ⊙ r,
                                                        ∇h(t−1) += (·) Wᵀ
 
-The same one-step rule is the backward of the fused GRU cell in ``tinygrad_seq.nn.fused``.
+Side by side with the engine: this one-step rule is the backward of the fused
+cell ``tinygrad_seq.nn.fused.GRUStep``; its s_n is our h(t−1) W_n + b_hn (``hn``
+below), its δs our hidden-side [∇a_r | ∇a_z | ∇a_n ⊙ r], and w_hh = Wᵀ.
 """
 
 from __future__ import annotations

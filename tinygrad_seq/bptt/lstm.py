@@ -18,8 +18,9 @@ that comes back from step t+1:
     ∇c(t−1) [via step t] = ∇c(t) L ⊙ f               the gradient highway: only a product of forget gates
     ∇h(t−1) [via step t] = ∇a Wᵀ    ∇x(t) = ∇a Uᵀ    ∇U += x(t)ᵀ ∇a    ∇W += h(t−1)ᵀ ∇a    ∇b += Σ_n ∇a
 
-The same one-step rule is the backward of the fused LSTM cell in
-``tinygrad_seq.nn.fused``.
+Side by side with the engine: this one-step rule is the backward of the fused
+cell ``tinygrad_seq.nn.fused.LSTMStep``, where δc is our total ∇c(t) L, δa our
+[∇a_i | ∇a_f | ∇a_g | ∇a_o], and w_hh = Wᵀ (so ``da @ w_hh`` is our ∇a Wᵀ).
 
 Variants (the recurrent issue's modules):
 

@@ -46,8 +46,9 @@ vectors of shape (H,), p_i, p_f, p_o, called ``weight_peephole_i`` ... in the
 PyTorch-style state dict (PyTorch itself has no peepholes).
 
 The same derivation, one step at a time, is the backward rule of the fused
-cells in ``tinygrad_seq.nn.fused``; ``bptt`` keeps the lecture's names so the
-two can be read side by side.
+cells in ``tinygrad_seq.nn.fused`` (RNNStep, LSTMStep, GRUStep), which keep
+PyTorch's layout (w_hh = Wᵀ); rnn.py, lstm.py and gru.py say, rule by rule,
+which of their names is which of ours.
 """
 
 from __future__ import annotations

@@ -19,9 +19,14 @@ Backward (the chain rule, organised by time):
     ∇b = Σ_t ∇a(t) L          ∇W = Σ_t h(t−1) (∇a(t) L)ᵀ          ∇U = Σ_t x(t) (∇a(t) L)ᵀ
 
 In rows the products flip: ``dh[t] = (dh[t+1] * (1 − h[t+1]²)) @ Wᵀ + do[t] @ Vᵀ``
-and ``dW = Σ_t h(t−1)ᵀ @ da(t)``.  The one-step part of this derivation (one
-``∇a = (1 − h²) ∇h``, then three matrix products) is the backward rule of the
-fused RNN cell in ``tinygrad_seq.nn.fused``: same derivation, one step.
+and ``dW = Σ_t h(t−1)ᵀ @ da(t)``.
+
+Side by side with the engine: the one-step part of this derivation (one
+``∇a = (1 − h²) ∇h``, then three matrix products) is ``rnn_step_backward`` below
+and is also the backward rule of the fused cell ``tinygrad_seq.nn.fused.RNNStep``.
+There the weights keep PyTorch's layout, w_hh = Wᵀ, so its ``da @ w_hh`` is our
+``da @ Wᵀ`` (∇h(t−1)) and its ``da.T @ h`` is our ``(h(t−1)ᵀ da)ᵀ`` (∇W, transposed);
+its x_proj(t) = x(t) U + b is computed for all steps before the loop.
 
 Besides tanh, ``nonlinearity`` may be 'relu' (as ``nn.RNN``; φ' = [a > 0]) or
 'identity' (the linear RNN of the lecture's eigenvalue argument; φ' = 1).
