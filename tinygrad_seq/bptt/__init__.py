@@ -16,6 +16,12 @@ what the engine computes, per parameter, per time step and per gate.
     jacobian.py    ∂h(T)/∂h(t), norms, the bound ∏ σmax(D) σmax(W), eigenvalues, vanishing and exploding
     regularizer.py Pascanu et al.'s gradient-flow regularizer Ω, differentiable through create_graph
 
+For ``tinygrad-seq check --model rnn|lstm|gru [--hidden N --steps T --seed S]``:
+
+    report = bptt.check_random(model, hidden=N, steps=T, seed=S)
+    print(report)                  # autodiff vs analytic vs finite differences, per step, gate and parameter
+    exit_code = 0 if report.ok else 1
+
 Quick start:
 
     >>> from tinygrad_seq import bptt

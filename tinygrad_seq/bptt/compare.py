@@ -251,9 +251,11 @@ def check_random(model="lstm", hidden=8, steps=6, seed=0, *, batch=2, input_size
         report = bptt.check_random(model='lstm', hidden=8, steps=6, seed=0)
         print(report); sys.exit(0 if report.ok else 1)
 
-    model: 'rnn' | 'lstm' | 'gru'; the weights are drawn U(±1/√hidden) as PyTorch does,
-    from a generator seeded with ``seed`` (the library's global generator is left alone),
-    inputs x(t) ~ N(0, 1) of size ``input_size``, targets uniform over ``output_size`` classes.
+    model: 'rnn' | 'lstm' | 'gru' (``peephole``/``coupled`` for the LSTM variants). The weights
+    are drawn U(±1/√hidden) as PyTorch does, the inputs x(t) ~ N(0, 1) of size ``input_size``
+    and the targets uniformly over ``output_size`` classes, all from a generator seeded with
+    ``seed``: the report depends on the arguments only.  Returns the ``Report``: ``str(report)``
+    is the table, ``report.ok`` says whether every check passed (the exit status of the command).
     """
     for name, v in (("hidden", hidden), ("steps", steps), ("batch", batch), ("input_size", input_size),
                     ("output_size", output_size)):
