@@ -107,6 +107,12 @@ def softmax(o: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """σ(a) = 1 / (1 + e^−a), written so that e^(...) never overflows."""
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0, e) / (1.0 + e)
+
+
 def one_hot(y: np.ndarray, C: int) -> np.ndarray:
     """(…) integers → (…, C) float64 rows of zeros with a one at y."""
     return np.eye(C)[y]
@@ -207,9 +213,3 @@ def backward(cache: Cache, step_backward: Callable | None = None) -> Gradients:
 def loss_only(cell: Cell, x, y, p: dict, state0=None) -> float:
     """L for the given parameters (finite differences call this many times)."""
     return forward(cell, x, y, p, state0).loss
-
-
-def sigmoid(a: np.ndarray) -> np.ndarray:
-    """σ(a) = 1 / (1 + e^−a), written so that e^(...) never overflows."""
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1.0, e) / (1.0 + e)
