@@ -61,11 +61,16 @@ def _as_array(data, dtype):
         try:
             arr = np.array(data, dtype=dtype)
         except (ValueError, TypeError) as e:
-            raise TypeError(f"Tensor data must be a number or a rectangular nested list of numbers: {e}") from None
+            raise TypeError(
+                f"Tensor data must be a number or a rectangular (not ragged) nested list of numbers: {e}"
+            ) from None
         if dtype is None and arr.dtype == np.float64 and not _has_numpy_float64(data):
             arr = arr.astype(_default_dtype)
+    if arr.dtype.kind in "US":
+        raise TypeError(f"Tensor data must be numbers, got strings (numpy dtype {arr.dtype})")
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"Tensor data must be numeric (bool, int or float); got dtype {arr.dtype}")
+        kinds = sorted({type(v).__name__ for v in arr.reshape(-1)[:100]}) if arr.dtype.kind == "O" else [arr.dtype]
+        raise TypeError(f"Tensor data must be numeric (bool, int or float); got {', '.join(map(str, kinds))}")
     return arr
 
 
