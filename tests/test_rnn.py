@@ -1,8 +1,10 @@
 """RNN, LSTM, GRU and their cells: composite versus fused, scopes and names, shapes, errors, lengths, gradients."""
 
+import os
+
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_seq as tg
@@ -121,6 +123,7 @@ def test_cells_gradcheck_and_gradgradcheck(kind, cell, float64):
     assert tg.gradgradcheck(fn, inputs)
 
 
+@settings(max_examples=5 if os.environ.get("TGS_FAST") == "1" else 15)  # each example is a few hundred forward passes
 @given(T=st.integers(1, 5), B=st.integers(1, 3), layers=st.integers(1, 2), bidirectional=st.booleans(),
        kind=st.sampled_from(["RNN_tanh", "LSTM", "GRU"]), cell=st.sampled_from(["composite", "fused"]))
 def test_unrolled_gradcheck(T, B, layers, bidirectional, kind, cell):
@@ -157,6 +160,7 @@ def test_lstm_graph_reads_layer_direction_step_gate():
         assert (f"LSTM/l1_reverse/t=0/{gate}", gate) in by_place
     assert ("LSTM/l0/t=3/c", "c") in by_place and ("LSTM/l0/t=3/h", "h") in by_place
     assert ("LSTM/l1", "x_proj") in by_place  # the projection of all steps, made once per layer
+    assert ("LSTM/l1/t=2", "x_proj[2]") in by_place  # and its step t, read inside the step's scope
     forget = next(t for t in graph_of(out) if t.name == "forget_gate" and t.scope == "LSTM/l0/t=3/forget_gate")
     assert forget.op == "sigmoid"
 
@@ -327,6 +331,10 @@ def test_clear_errors():
         nn.GRUCell(3, 4)(tg.randn(2, 5))
     with pytest.raises(ValueError, match=r"LSTMCell: hx\[1\] \(c\) has shape \(2, 3\), expected \(2, 4\)"):
         nn.LSTMCell(3, 4)(tg.randn(2, 3), (tg.zeros(2, 4), tg.zeros(2, 3)))
+    with pytest.raises(TypeError, match=r"LSTM: the initial state must be a pair \(h_0, c_0\), got Tensor"):
+        m(tg.randn(7, 2, 3), tg.zeros(2, 2, 4))
+    with pytest.raises(TypeError, match="GRU: the initial state is one tensor h_0, not a tuple"):
+        nn.GRU(3, 4)(tg.randn(7, 2, 3), (tg.zeros(1, 2, 4), tg.zeros(1, 2, 4)))
     with pytest.raises(ValueError, match="cell must be 'composite' or 'fused'"):
         nn.LSTM(3, 4, cell="fast")
     with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu'"):

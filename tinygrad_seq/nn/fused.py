@@ -90,8 +90,8 @@ class Slice(Function):
 class TimeSteps:
     """Read a (T, ...) tensor one time step at a time, with a backward pass linear in T.
 
-        steps = TimeSteps(x_proj)      # one "unbind" node
-        x_t = steps[t]                 # one "select" node, made in the scope in force (e.g. t=3)
+        steps = TimeSteps(x_proj)      # one "unbind" node, named "x_proj[t]"
+        x_t = steps[t]                 # one "select" node named "x_proj[3]", made in the scope in force (t=3)
 
     Why not ``x_proj[t]``?  In this engine the backward of ``x[t]`` returns a
     gradient of the full (T, ...) shape that is zero except at step t, and the
@@ -102,9 +102,11 @@ class TimeSteps:
     array.  Both rules also run on Tensors, so create_graph works.
     """
 
-    def __init__(self, x):
+    def __init__(self, x, name=None):
         self._collector = _Collector()
+        self.name = name or x.name or "x"
         self.handle = Unbind.apply(x, collector=self._collector)
+        self.handle.name = f"{self.name}[t]"
         self.length = x.shape[0]
 
     def __len__(self):
@@ -113,7 +115,9 @@ class TimeSteps:
     def __getitem__(self, t):
         if not 0 <= t < self.length:
             raise IndexError(f"time step {t} out of range for a sequence of length {self.length}")
-        return Select.apply(self.handle, t=t, collector=self._collector)
+        x_t = Select.apply(self.handle, t=t, collector=self._collector)
+        x_t.name = f"{self.name}[{t}]"
+        return x_t
 
 
 class _Collector:

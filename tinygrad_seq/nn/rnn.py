@@ -293,6 +293,8 @@ class LSTMCell(RNNCellBase):
     mode = "LSTM"
 
     def forward(self, input, hx=None):
+        if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"LSTMCell: the state must be a pair (h, c), got {type(hx).__name__}")
         h0, c0 = (None, None) if hx is None else hx
         x, (h, c), unbatched = self._prepare(input, [("hx[0] (h)", h0), ("hx[1] (c)", c0)])
         h, c = lstm_step(input_projection(x, self.weight_ih, self._folded_bias()), h, c, self.weight_hh, self.cell)
@@ -364,10 +366,14 @@ class RNNBase(Module):
         dtype = np.result_type(x.dtype, self.weight_ih_l0.dtype)
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
         if self.mode == "LSTM":
+            if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                raise TypeError(f"{owner}: the initial state must be a pair (h_0, c_0), got {type(hx).__name__}")
             h0, c0 = (None, None) if hx is None else hx
             h0 = initial_state(owner, "h_0", h0, shape, unbatched, dtype)
             c0 = initial_state(owner, "c_0", c0, shape, unbatched, dtype)
         else:
+            if isinstance(hx, (tuple, list)):
+                raise TypeError(f"{owner}: the initial state is one tensor h_0, not a {type(hx).__name__}")
             h0, c0 = initial_state(owner, "h_0", hx, shape, unbatched, dtype), None
         masks = length_masks(owner, lengths, T, B)
 
