@@ -113,7 +113,7 @@ def seq2seq(S: int = 4, T: int = 3, vocab: int = 6, hidden: int = 5, seed: int =
         def forward(self, src, tgt):
             keys, h = self.encoder(self.embed(src))  # (1, S, H)
             s = h[0]
-            prev = self.embed(tgt[:, :1]).squeeze(1) * 0.0
+            prev = tg.zeros(1, hidden)  # the embedding of the start token: zeros
             losses, weights = [], []
             with tg.scope("decoder"):
                 for t in range(tgt.shape[1]):

@@ -175,17 +175,22 @@ def to_digraph(graph: Graph, *, time_axis="horizontal", backward=False, show_val
         if label:
             g.attr(label=label, labelloc="b", labeljust="c")
 
-    tree = _cluster_tree(graph)
+    ctx = _Emitter(graph, show_values, show_grad, backward)
     for n in graph.nodes.values():
         if n.kind == "parameter":
             g.node(n.id, node_label(n, show_values, show_grad), **STYLE["parameter"])
-    anchors = {}  # sequence path -> [(t, anchor node id)]
-    _emit(g, tree, "", graph, show_values, show_grad, [0], anchors)
-    _pin_time_order(g, graph, anchors)
+    ctx.emit(g, _cluster_tree(graph), "")
+    if ctx.anchors:
+        # Few rounds of crossing reduction: Graphviz's mincross may swap whole clusters (time steps) to
+        # save a crossing; starting from the order of t and barely moving keeps them in order.
+        g.attr(mclimit="0.01")
+    ctx.pin_time_order(g)
 
     norms = [e.grad_norm for e in graph.edges if e.grad_norm]
     top = max(norms) if norms else None
     for e in graph.edges:
+        if e.src in ctx.rows and ctx.rows[e.src] == ctx.rows.get(e.dst):
+            continue  # two steps of one collapsed row: the arrow between their cells says it
         attrs = {}
         if e.cross_time:
             # sideways h(t−1) → h(t): it must not push step t up a rank, so every step lines up
@@ -198,38 +203,11 @@ def to_digraph(graph: Graph, *, time_axis="horizontal", backward=False, show_val
             attrs.update(dir="back", color=BACKWARD_COLOR, fontcolor=BACKWARD_COLOR)
             if e.grad_norm is not None:
                 attrs["label"] = "<" + escape(fmt_number(e.grad_norm)) + ">"
-                # width grows with log ‖∇‖: vanishing gradients show as ever thinner arrows
+                # width grows with log ‖∂L/∂·‖: vanishing gradients show as ever thinner arrows
                 rel = math.log10(max(e.grad_norm, 1e-30) / top) if top and top > 0 else 0.0
                 attrs["penwidth"] = f"{max(0.4, 2.8 + 0.6 * rel):.2f}"
-        g.edge(e.src, e.dst, **attrs)
+        g.edge(ctx.endpoint(e.src), ctx.endpoint(e.dst), **attrs)
     return g
-
-
-def _pin_time_order(g, graph, anchors):
-    """Keep the steps of each sequence in order of t.
-
-    Graphviz orders clusters to cross few edges, not by t.  Each step gets an
-    anchor (an invisible point just above the step's topmost nodes, or the
-    step's box when it is collapsed); the anchors of a sequence share one rank
-    and are chained left to right by invisible edges, which fixes their order.
-    """
-    # an invisible anchor sits just below its step's lowest nodes, so the frame grows by one thin rank only
-    inside = {}
-    for n in graph.nodes.values():
-        if n.step is not None and n.kind not in ("scope", "elided"):
-            inside.setdefault(n.step[0], []).append(n.id)
-    fed_inside = set()
-    for e in graph.edges:
-        step = graph.nodes[e.dst].step
-        if not e.cross_time and step is not None and graph.nodes[e.src].step == step:
-            fed_inside.add(e.dst)
-    for chain in anchors.values():
-        for _, anchor, step_path in chain:
-            if step_path is None:
-                continue
-            for nid in inside.get(step_path, ()):
-                if nid not in fed_inside:
-                    g.edge(anchor, nid, style="invis")
 
 
 def _cluster_tree(graph: Graph) -> dict:
@@ -251,56 +229,106 @@ def _cluster_tree(graph: Graph) -> dict:
     return tree
 
 
-def _child_order(path):
+def _is_step(path: str) -> bool:
     st = time_step(path)
-    return (0, st[1]) if st and st[0] == path else (1, 0)
+    return st is not None and st[0] == path
 
 
-def _emit(g, tree, path, graph, show_values, show_grad, counter, anchors):
-    entry = tree[path]
-    for n in entry["nodes"]:
-        if n.kind in ("scope", "elided") and n.step is not None:
-            # a collapsed step gets an invisible frame with an anchor under it, like an expanded step,
-            # because Graphviz does not keep the order of plain nodes chained inside a cluster
-            counter[0] += 1
-            anchor = f"a{counter[0]}"
-            with g.subgraph(name=f"cluster_{counter[0]}") as c:
-                c.attr(style="invis", label="")
-                c.node(anchor, label="", shape="point", style="invis", width="0", height="0")
-                c.node(n.id, node_label(n, show_values, show_grad), **STYLE[n.kind])
-                c.edge(anchor, n.id, style="invis")
-            anchors.setdefault(parent_path(n.step[0]), []).append((n.step[1], anchor, None))
-        else:
-            g.node(n.id, node_label(n, show_values, show_grad), **STYLE[n.kind])
-    # time steps in order of t, left to right; other scopes in order of first use
-    for child in sorted(entry["children"], key=_child_order):
-        sub = tree[child]
-        is_step = bool(time_step(child)) and time_step(child)[0] == child
-        if not is_step and (time_step(child) or (not sub["children"] and len(sub["nodes"]) <= 1)):
-            # inside a time step, the nodes' names (forget_gate, c, h) say what a frame around them would;
-            # elsewhere, a frame around a single node says nothing its name does not
-            _emit(g, tree, child, graph, show_values, show_grad, counter, anchors)
-            continue
-        counter[0] += 1
-        with g.subgraph(name=f"cluster_{counter[0]}") as c:
-            if is_step:
-                c.attr(label=cluster_label(child), style="rounded,filled", fillcolor="#F6F8FB", color="#9DB3CF",
-                       fontname=FONT, penwidth="1.2", labeljust="c")
-                anchor = f"a{counter[0]}"
-                c.node(anchor, label="", shape="point", style="invis", width="0", height="0")
-                anchors.setdefault(parent_path(child), []).append((time_step(child)[1], anchor, child))
-            else:
-                c.attr(label=cluster_label(child), style="rounded,dashed", color="#B8B8B8", fontname=FONT,
-                       fillcolor="none", labeljust="l")
-            _emit(c, tree, child, graph, show_values, show_grad, counter, anchors)
-    chain = sorted(anchors.get(path, ()), key=lambda item: item[0])
-    if len(chain) > 1:  # declared inside the sequence's own cluster: at the root Graphviz ignores the order
-        with g.subgraph() as s:
-            s.attr(rank="same")
-            for _, a, _ in chain:
-                s.node(a)
-        for (_, a, _), (_, b, _) in zip(chain, chain[1:]):
-            g.edge(a, b, style="invis")
+class _Emitter:
+    """Writes nodes and nested clusters, and keeps the time steps of each sequence in order of t.
+
+    Graphviz orders clusters to cross few edges, not by t, so:
+    * steps collapsed to boxes are drawn as the cells of one row (a table), in order, joined by arrows;
+    * expanded steps each get an invisible anchor just under their lowest nodes; the anchors of a
+      sequence share one rank and are chained left to right by invisible edges.
+    """
+
+    def __init__(self, graph, show_values, show_grad, backward):
+        self.graph, self.show_values, self.show_grad, self.backward = graph, show_values, show_grad, backward
+        self.count = 0
+        self.anchors = {}  # sequence path -> [(t, anchor id, step path)]
+        self.rows = {}  # box node id -> row node id
+
+    def endpoint(self, nid):
+        return f"{self.rows[nid]}:{nid}" if nid in self.rows else nid
+
+    def emit(self, g, tree, path):
+        entry = tree[path]
+        expanded_steps = {parent_path(c) for c in entry["children"] if _is_step(c)} | (
+            {parent_path(path)} if _is_step(path) else set())
+        boxes = [n for n in entry["nodes"] if n.kind in ("scope", "elided") and n.step is not None
+                 and parent_path(n.step[0]) == path and path not in expanded_steps]
+        if boxes:
+            self._row(g, sorted(boxes, key=lambda n: n.step[1]))
+        for n in entry["nodes"]:
+            if n.id not in self.rows:
+                g.node(n.id, node_label(n, self.show_values, self.show_grad), **STYLE[n.kind])
+        # time steps in order of t, left to right; other scopes in order of first use
+        for child in sorted(entry["children"], key=lambda c: (0, time_step(c)[1]) if _is_step(c) else (1, 0)):
+            sub = tree[child]
+            if not _is_step(child) and (time_step(child) or (not sub["children"] and len(sub["nodes"]) <= 1)):
+                # inside a time step, the nodes' names (forget_gate, c, h) say what a frame around them would;
+                # elsewhere, a frame around a single node says nothing its name does not
+                self.emit(g, tree, child)
+                continue
+            self.count += 1
+            with g.subgraph(name=f"cluster_{self.count}") as c:
+                if _is_step(child):
+                    c.attr(label=cluster_label(child), style="rounded,filled", fillcolor="#F6F8FB",
+                           color="#9DB3CF", fontname=FONT, penwidth="1.2", labeljust="c")
+                    anchor = f"a{self.count}"
+                    c.node(anchor, label="", shape="point", style="invis", width="0", height="0")
+                    self.anchors.setdefault(parent_path(child), []).append((time_step(child)[1], anchor, child))
+                else:
+                    c.attr(label=cluster_label(child), style="rounded,dashed", color="#B8B8B8", fontname=FONT,
+                           fillcolor="none", labeljust="l")
+                self.emit(c, tree, child)
+        chain = sorted(self.anchors.get(path, ()), key=lambda item: item[0])
+        if len(chain) > 1:  # declared inside the sequence's own cluster, where Graphviz honours it best
+            with g.subgraph() as s:
+                s.attr(rank="same")
+                for _, a, _ in chain:
+                    s.node(a)
+            for (_, a, _), (_, b, _) in zip(chain, chain[1:]):
+                g.edge(a, b, style="invis")
+
+    def _row(self, g, boxes):
+        """The collapsed steps of one sequence as one table: | t = 1 | → | t = 2 | → | … 994 steps … | → ..."""
+        self.count += 1
+        rid = f"r{self.count}"
+        arrow = "←" if self.backward else "→"
+        color = BACKWARD_COLOR if self.backward else CROSS_TIME_COLOR
+        cells = []
+        for i, n in enumerate(boxes):
+            self.rows[n.id] = rid
+            if i:
+                cells.append(f'<TD BORDER="0"><FONT POINT-SIZE="18" COLOR="{color}">{arrow}</FONT></TD>')
+            st = STYLE[n.kind]
+            fill = f' BGCOLOR="{st["fillcolor"]}"' if "fillcolor" in st else ""
+            style = "dashed" if n.kind == "elided" else "rounded"
+            inner = node_label(n, self.show_values, self.show_grad)[1:-1]
+            cells.append(f'<TD PORT="{n.id}"{fill} COLOR="{st["color"]}" BORDER="1" STYLE="{style}" '
+                         f'CELLPADDING="5">{inner}</TD>')
+        g.node(rid, '<<TABLE BORDER="0" CELLSPACING="2"><TR>' + "".join(cells) + '</TR></TABLE>>',
+               shape="plain")
+
+    def pin_time_order(self, g):
+        """Hang each expanded step's anchor just under the step's lowest nodes (those fed by nothing inside)."""
+        graph = self.graph
+        inside = {}
+        for n in graph.nodes.values():
+            if n.step is not None and n.kind not in ("scope", "elided"):
+                inside.setdefault(n.step[0], []).append(n.id)
+        fed_inside = set()
+        for e in graph.edges:
+            step = graph.nodes[e.dst].step
+            if not e.cross_time and step is not None and graph.nodes[e.src].step == step:
+                fed_inside.add(e.dst)
+        for chain in self.anchors.values():
+            for _, anchor, step_path in chain:
+                for nid in inside.get(step_path, ()):
+                    if nid not in fed_inside:
+                        g.edge(anchor, self.endpoint(nid), style="invis")
 
 
 # --------------------------------------------------------------------------- the public functions
