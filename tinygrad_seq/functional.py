@@ -11,7 +11,7 @@ import numpy as np
 
 from . import ops
 from .autograd import state, where
-from .tensor import Tensor, default_rng, tanh, sigmoid, relu  # noqa: F401  (re-exported)
+from .tensor import Tensor, default_rng, relu, sigmoid, tanh  # noqa: F401  (re-exported)
 
 __all__ = [
     "softmax", "log_softmax", "logsumexp", "cross_entropy", "nll_loss", "mse_loss",
@@ -59,7 +59,8 @@ def _class_targets(op, logits, target):
         expect = (logits.shape[0],) + logits.shape[2:]
     if target.shape != expect:
         raise ValueError(
-            f"{where(op, state.scope)}: logits of shape {logits.shape} need targets of shape {expect}, got {target.shape}"
+            f"{where(op, state.scope)}: logits of shape {logits.shape} need targets of shape {expect}, "
+            f"got {target.shape}"
         )
     out_shape = target.shape
     if logits.ndim == 1:
@@ -78,13 +79,7 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
     ``'mean'`` divides by the number of targets that are not ignored.
     """
     logits, target, out_shape = _class_targets("cross_entropy", logits, target)
-    n_classes = logits.shape[1]
-    keep = target != ignore_index
-    bad = keep & ((target < 0) | (target >= n_classes))
-    if bad.any():
-        raise IndexError(
-            f"{where('cross_entropy', state.scope)}: target {int(target[bad][0])} is not a class index in [0, {n_classes})"
-        )
+    keep = _kept_targets("cross_entropy", target, ignore_index, logits.shape[1])
     safe = np.where(keep, target, 0)
     loss = ops.CrossEntropy.apply(logits, safe, keep.astype(logits.dtype))
     if reduction == "none":
@@ -92,10 +87,21 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
     return _reduce(loss, reduction, weight_sum=float(keep.sum()))
 
 
+def _kept_targets(op, target, ignore_index, n_classes):
+    """The mask of targets that count (not ``ignore_index``); each of them must be a class index."""
+    keep = target != ignore_index
+    bad = keep & ((target < 0) | (target >= n_classes))
+    if bad.any():
+        raise IndexError(
+            f"{where(op, state.scope)}: target {int(target[bad][0])} is not a class index in [0, {n_classes})"
+        )
+    return keep
+
+
 def nll_loss(log_probs, target, reduction="mean", ignore_index=-100):
     """−log_probs[n, target_n], averaged over targets that are not ``ignore_index``."""
     log_probs, target, out_shape = _class_targets("nll_loss", log_probs, target)
-    keep = target != ignore_index
+    keep = _kept_targets("nll_loss", target, ignore_index, log_probs.shape[1])
     picked = log_probs[np.arange(len(target)), np.where(keep, target, 0)]
     loss = -picked * keep.astype(log_probs.dtype)
     if reduction == "none":
@@ -107,7 +113,9 @@ def mse_loss(input, target, reduction="mean"):
     """(input − target)² averaged (or summed) over all elements."""
     input, target = _t(input), _t(target)
     if input.shape != target.shape:
-        raise ValueError(f"{where('mse_loss', state.scope)}: input shape {input.shape} and target shape {target.shape} differ")
+        raise ValueError(
+            f"{where('mse_loss', state.scope)}: input shape {input.shape} and target shape {target.shape} differ"
+        )
     d = input - target
     return _reduce(d * d, reduction)
 
@@ -134,7 +142,8 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(
-            f"{where('layer_norm', state.scope)}: input shape {x.shape} does not end in normalized_shape {normalized_shape}"
+            f"{where('layer_norm', state.scope)}: input shape {x.shape} does not end in "
+            f"normalized_shape {normalized_shape}"
         )
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
     mu = x.mean(axis=axes, keepdims=True)
@@ -167,7 +176,9 @@ def embedding(input, weight):
         raise TypeError(f"{where('embedding', state.scope)}: indices must be integers, got dtype {idx.dtype}")
     n = weight.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(f"{where('embedding', state.scope)}: index out of range [0, {n}): got {idx.min()}..{idx.max()}")
+        raise IndexError(
+            f"{where('embedding', state.scope)}: index out of range [0, {n}): got {idx.min()}..{idx.max()}"
+        )
     return weight[idx]
 
 
