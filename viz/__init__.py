@@ -5,13 +5,15 @@
     viz.render(loss, "rnn.svg")             # or .png / .dot
     viz.render(loss, "lstm.svg", collapse="t=*")     # each time step as one box
     viz.render(loss, "grad.svg", backward=True)      # the gradient flow, ‖∂L/∂·‖ on the arrows
+    fig = viz.plots.gradient_flow(curves)            # matplotlib Figures for the lecture's plots
 
 The engine never imports viz; viz reads the graph through Tensor's public
 surface (op, parents, name, scope, shape, data, grad).  graphviz and
 matplotlib are imported here only.
 """
 
+from . import plots
 from .graph import Graph, build
 from .render import RendererNotFound, TensorGraph, draw, find_renderer, layout, render
 
-__all__ = ["draw", "render", "build", "Graph", "TensorGraph", "find_renderer", "layout", "RendererNotFound"]
+__all__ = ["plots", "draw", "render", "build", "Graph", "TensorGraph", "find_renderer", "layout", "RendererNotFound"]

@@ -139,6 +139,28 @@ def seq2seq(S: int = 4, T: int = 3, vocab: int = 6, hidden: int = 5, seed: int =
     return model(src, tgt)
 
 
+def gradient_flow_curves(T: int = 30, input_size: int = 4, hidden_size: int = 16, seed: int = 0) -> dict:
+    """{'RNN' | 'LSTM' | 'GRU': (t, ‖∂L/∂h(t)‖)} for random nn.RNN, nn.LSTM, nn.GRU with a loss on the last step.
+
+    The loss L = ‖o(T)‖² of a linear readout of h(T) only, so every ∂L/∂h(t)
+    with t < T is carried back through the recurrence alone: its decay over
+    T − t is the vanishing gradient.
+    """
+    from .plots import hidden_gradient_norms
+
+    curves = {}
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, 1, input_size)).astype(np.float32)
+    for name in ("RNN", "LSTM", "GRU"):
+        tg.manual_seed(seed)
+        model = getattr(nn, name)(input_size, hidden_size)
+        readout = nn.Linear(hidden_size, 1)
+        out, _ = model(tg.tensor(x))
+        L = (readout(out[-1]) ** 2).sum()
+        curves[name] = hidden_gradient_norms(L)
+    return curves
+
+
 # --------------------------------------------------------------------------- the README's pictures
 
 

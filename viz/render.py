@@ -381,6 +381,9 @@ def draw(
         gradients = gradient_norms(roots_list, order)
     graph = build(roots_list, collapse=collapse, fold=fold, constants=constants, detached=detached,
                   mark_detached=mark_detached, max_nodes=max_nodes, keep_steps=keep_steps, gradients=gradients)
+    if backward:
+        graph.notes.append("Backward view: arrows carry ∂L/∂· from the loss back to the parameters; "
+                           "labels give ‖∂L/∂·‖ of the tensor each arrow leaves, widths its log.")
     g = to_digraph(graph, time_axis=time_axis, backward=backward, show_values=show_values, show_grad=show_grad,
                    legend=legend, title=title)
     g.graph = graph  # the content, for tests and for counting
