@@ -154,7 +154,9 @@ def collapser(collapse) -> Callable[[str], str | None]:
     else:
         patterns = [collapse] if isinstance(collapse, str) else list(collapse)
         if not all(isinstance(p, str) for p in patterns):
-            raise TypeError(f"viz: collapse must be an int, a pattern, a list of patterns or a function; got {collapse!r}")
+            raise TypeError(
+                f"viz: collapse must be an int, a pattern, a list of patterns or a function; got {collapse!r}"
+            )
 
         def test(path):
             name = path.rpartition("/")[2]
@@ -397,7 +399,7 @@ def _assemble(order, ins, kinds, kept, rep, collapse_of, elided, gradients, tens
     if elided:  # say which steps each elided box stands for
         for (what, seq), nid in boxes.items():
             if what == "elided":
-                ts = sorted(int(TIME_STEP.match(p.rpartition("/")[2]).group(1)) for p in elided if parent_path(p) == seq)
+                ts = sorted(time_step(p)[1] for p in elided if parent_path(p) == seq)
                 nodes[nid].title = f"… {len(ts)} steps …"
                 nodes[nid].detail = f"t = {ts[0]} … {ts[-1]}"
                 # it stands in the sequence where its first step was, for ordering and sideways edges
