@@ -5,8 +5,15 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from threadpoolctl import threadpool_limits
+
 
 import tinygrad_seq as tg
+
+# Our matrices are small: a second BLAS thread only adds hand-off cost, and on a busy 2-core
+# machine OpenBLAS's spinning threads made a (32, 128) @ (128, 512) product 50x slower.
+threadpool_limits(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # read by torch when a parity test first imports it
 
 # TGS_FAST=1 shortens the slow checks (fewer examples, shorter training); CI runs them in full.
 FAST = os.environ.get("TGS_FAST") == "1"
