@@ -325,6 +325,8 @@ def test_clear_errors():
         m(tg.randn(7, 2, 3), (tg.zeros(1, 2, 4), tg.zeros(2, 2, 4)))
     with pytest.raises(ValueError, match=r"GRU: h_0 has shape \(2, 4\), expected \(1, 3, 4\)"):
         nn.GRU(3, 4)(tg.randn(7, 3, 3), tg.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"GRU: the input sequence is empty \(input shape \(2, 0, 3\)\)"):
+        nn.GRU(3, 4, batch_first=True)(tg.randn(2, 0, 3))
     with pytest.raises(ValueError, match=r"lengths must lie in \[0, 7\]"):
         nn.GRU(3, 4)(tg.randn(7, 2, 3), lengths=[8, 1])
     with pytest.raises(ValueError, match=r"GRUCell: input must be \(batch, 3\) or \(3,\), got shape \(2, 5\)"):

@@ -182,6 +182,8 @@ def to_time_major(owner, x, input_size, batch_first):
             f"{owner}: layer 0 expects input_size={input_size} features in the last dim of the input, "
             f"got {x.shape[-1]} (input shape {x.shape})"
         )
+    if x.shape[0 if x.ndim == 2 or not batch_first else 1] == 0:
+        raise ValueError(f"{owner}: the input sequence is empty (input shape {x.shape}); it needs at least one step")
     if x.ndim == 2:
         return x.unsqueeze(1), True
     return (x.transpose(0, 1) if batch_first else x), False
