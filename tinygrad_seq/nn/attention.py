@@ -104,6 +104,14 @@ def _allowed(key_padding_mask, attn_mask, shape, layer):
     return None if allowed is None else np.broadcast_to(allowed, shape)
 
 
+def _linear(layer, x):
+    """``layer(x)`` for x (..., d) run as one 2-D matmul: numpy is much slower on stacks of small matrices."""
+    if x.ndim == 2:
+        return layer(x)
+    y = layer(x.reshape(-1, x.shape[-1]))
+    return y.reshape(*x.shape[:-1], y.shape[-1])
+
+
 # --------------------------------------------------------------------------- score functions
 
 
@@ -165,7 +173,7 @@ class GeneralScore(Score):
         self.W_a = Linear(key_dim, query_dim, bias=False)
 
     def project_keys(self, keys):
-        return self.W_a(keys)  # (N, S, d_q)
+        return _linear(self.W_a, keys)  # (N, S, d_q)
 
     def score(self, query, keys):
         return query @ keys.transpose(-1, -2)
@@ -188,12 +196,12 @@ class AdditiveScore(Score):
         self.v_a = Linear(hidden_dim, 1, bias=False)
 
     def project_keys(self, keys):
-        return self.U_a(keys)  # (N, S, d_a)
+        return _linear(self.U_a, keys)  # (N, S, d_a)
 
     def score(self, query, keys):
-        ws = self.W_a(query)  # (N, T, d_a)
+        ws = _linear(self.W_a, query)  # (N, T, d_a)
         hidden = (ws.unsqueeze(2) + keys.unsqueeze(1)).tanh()  # (N, T, S, d_a): every query with every key
-        return self.v_a(hidden).squeeze(-1)
+        return (hidden * self.v_a.weight).sum(-1)  # v_aᵀ hidden as product and sum: cheaper than a 4-D matmul
 
 
 class LocationScore(Score):
@@ -212,7 +220,7 @@ class LocationScore(Score):
         S = keys.shape[-2]
         if S > self.max_len:
             raise ValueError(f"{_here('LocationScore')}: source length {S} exceeds max_len {self.max_len}")
-        e = self.W_a(query)
+        e = _linear(self.W_a, query)
         return e if S == self.max_len else e[..., :S]
 
 
@@ -384,7 +392,8 @@ class LocalAttention(Attention):
                 steps = np.arange(T) if t is None else np.broadcast_to(np.asarray(t), (T,))
                 p = np.minimum(steps[None, :].astype(last.dtype), last)  # (N, T), a constant
             else:
-                p = self.v_p(self.W_p(query).tanh()).squeeze(-1).sigmoid() * last  # (N, T)
+                a = _linear(self.v_p, _linear(self.W_p, query).tanh()).squeeze(-1)
+                p = a.sigmoid() * last  # (N, T)
                 p.name = "p(t)"
         p_now = p.data if isinstance(p, Tensor) else p
         positions = np.arange(S, dtype=last.dtype)
@@ -575,7 +584,7 @@ class MultiheadAttention(Module):
         E = self.embed_dim
         if self._qkv_same_embed_dim:
             weight = self.in_proj_weight[j * E:(j + 1) * E]
-        y = x @ weight.T
+        y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], E)  # one 2-D matmul
         return y if self.in_proj_bias is None else y + self.in_proj_bias[j * E:(j + 1) * E]
 
     def _check(self, query, key, value):
@@ -677,7 +686,7 @@ class MultiheadAttention(Module):
             heads = weights @ v  # (N, H, L, d)
             heads = heads.permute(0, 2, 1, 3).reshape(N, L, E)
             heads.name = "heads"
-        out = self.out_proj(heads)
+        out = _linear(self.out_proj, heads)
 
         self.last_weights = weights.detach()
         if not batched:

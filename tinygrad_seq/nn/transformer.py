@@ -28,7 +28,7 @@ import numpy as np
 
 from ..autograd import scope, state, where
 from ..tensor import Function, Tensor, default_rng, get_default_dtype
-from .attention import MultiheadAttention
+from .attention import MultiheadAttention, _linear
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter
 
@@ -177,7 +177,7 @@ class TransformerEncoderLayer(Module):
 
     def _ff_block(self, x):
         with scope("feed_forward"):
-            return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+            return self.dropout2(_linear(self.linear2, self.dropout(self.activation(_linear(self.linear1, x)))))
 
 
 class TransformerDecoderLayer(Module):
@@ -231,7 +231,7 @@ class TransformerDecoderLayer(Module):
 
     def _ff_block(self, x):
         with scope("feed_forward"):
-            return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+            return self.dropout3(_linear(self.linear2, self.dropout(self.activation(_linear(self.linear1, x)))))
 
 
 # --------------------------------------------------------------------------- stacks
