@@ -13,7 +13,7 @@ matplotlib are imported here only.
 """
 
 from . import plots
+from .drawing import RendererNotFound, TensorGraph, draw, find_renderer, layout, render
 from .graph import Graph, build
-from .render import RendererNotFound, TensorGraph, draw, find_renderer, layout, render
 
 __all__ = ["plots", "draw", "render", "build", "Graph", "TensorGraph", "find_renderer", "layout", "RendererNotFound"]

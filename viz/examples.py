@@ -23,7 +23,7 @@ from tinygrad_seq.tensor import default_rng
 
 
 class VanillaRNN(nn.Module):
-    """The lecture's RNN with parameters U (H, D), W (H, H), b (H,), V (C, H), c (C,) and column vectors."""
+    """The lecture's RNN, in its column vectors: U (H, D), W (H, H), b (H, 1), V (C, H), c (C, 1)."""
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int):
         super().__init__()
@@ -31,24 +31,24 @@ class VanillaRNN(nn.Module):
         s = 1 / np.sqrt(hidden_size)
         self.U = nn.Parameter(rng.uniform(-s, s, (hidden_size, input_size)))
         self.W = nn.Parameter(rng.uniform(-s, s, (hidden_size, hidden_size)))
-        self.b = nn.Parameter(np.zeros(hidden_size))
+        self.b = nn.Parameter(np.zeros((hidden_size, 1)))
         self.V = nn.Parameter(rng.uniform(-s, s, (output_size, hidden_size)))
-        self.c = nn.Parameter(np.zeros(output_size))
+        self.c = nn.Parameter(np.zeros((output_size, 1)))
         self.hidden_size = hidden_size
 
     def forward(self, xs, ys, h0=None):
-        """xs: (T, D) inputs, ys: (T,) integer targets, h0: (H,) or None.
+        """xs: (T, D) inputs, ys: (T,) integer targets, h0: (H, 1) or None (zeros).
 
         Returns (L, hs, h): the total loss, the hidden states h(1) … h(T) and the last state.
         Step t runs in the scope ``t=<t>`` counted from 1, as on the slide.
         """
-        h = tg.zeros(self.hidden_size, dtype=self.W.dtype) if h0 is None else h0
         if h0 is None:
-            h.name = "h(0)"
-        losses, hs = [], []
+            h0 = tg.zeros(self.hidden_size, 1, dtype=self.W.dtype)
+            h0.name = "h(0)"
+        h, losses, hs = h0, [], []
         for t in range(1, len(xs) + 1):
             with tg.scope(f"t={t}"):
-                x = tg.tensor(xs[t - 1], dtype=self.U.dtype, name=f"x({t})")
+                x = tg.tensor(np.reshape(xs[t - 1], (-1, 1)), dtype=self.U.dtype, name=f"x({t})")
                 y = tg.tensor(np.asarray(ys[t - 1]).reshape(1), name=f"y({t})")
                 a = self.b + self.W @ h + self.U @ x
                 a.name = f"a({t})"
@@ -166,7 +166,7 @@ def gradient_flow_curves(T: int = 30, input_size: int = 4, hidden_size: int = 16
 
 def readme_pictures(folder) -> dict:
     """Render the README's examples (SVG) into ``folder``; returns {file name: seconds}."""
-    from .render import render
+    from .drawing import render
 
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

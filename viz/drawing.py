@@ -175,7 +175,7 @@ def to_digraph(graph: Graph, *, time_axis="horizontal", backward=False, show_val
         if label:
             g.attr(label=label, labelloc="b", labeljust="c")
 
-    ctx = _Emitter(graph, show_values, show_grad, backward)
+    ctx = _Emitter(graph, show_values, show_grad, backward, vertical=time_axis == "vertical")
     for n in graph.nodes.values():
         if n.kind == "parameter":
             g.node(n.id, node_label(n, show_values, show_grad), **STYLE["parameter"])
@@ -243,8 +243,9 @@ class _Emitter:
       sequence share one rank and are chained left to right by invisible edges.
     """
 
-    def __init__(self, graph, show_values, show_grad, backward):
+    def __init__(self, graph, show_values, show_grad, backward, vertical=False):
         self.graph, self.show_values, self.show_grad, self.backward = graph, show_values, show_grad, backward
+        self.vertical = vertical
         self.count = 0
         self.anchors = {}  # sequence path -> [(t, anchor id, step path)]
         self.rows = {}  # box node id -> row node id
@@ -264,7 +265,8 @@ class _Emitter:
             if n.id not in self.rows:
                 g.node(n.id, node_label(n, self.show_values, self.show_grad), **STYLE[n.kind])
         # time steps in order of t, left to right; other scopes in order of first use
-        for child in sorted(entry["children"], key=lambda c: (0, time_step(c)[1]) if _is_step(c) else (1, 0)):
+        sign = -1 if self.vertical else 1  # with rankdir=LR, Graphviz stacks a rank's nodes upwards
+        for child in sorted(entry["children"], key=lambda c: (0, sign * time_step(c)[1]) if _is_step(c) else (1, 0)):
             sub = tree[child]
             if not _is_step(child) and (time_step(child) or (not sub["children"] and len(sub["nodes"]) <= 1)):
                 # inside a time step, the nodes' names (forget_gate, c, h) say what a frame around them would;
@@ -283,7 +285,7 @@ class _Emitter:
                     c.attr(label=cluster_label(child), style="rounded,dashed", color="#B8B8B8", fontname=FONT,
                            fillcolor="none", labeljust="l")
                 self.emit(c, tree, child)
-        chain = sorted(self.anchors.get(path, ()), key=lambda item: item[0])
+        chain = sorted(self.anchors.get(path, ()), key=lambda item: item[0], reverse=self.vertical)
         if len(chain) > 1:  # declared inside the sequence's own cluster, where Graphviz honours it best
             with g.subgraph() as s:
                 s.attr(rank="same")
@@ -296,7 +298,7 @@ class _Emitter:
         """The collapsed steps of one sequence as one table: | t = 1 | → | t = 2 | → | … 994 steps … | → ..."""
         self.count += 1
         rid = f"r{self.count}"
-        arrow = "←" if self.backward else "→"
+        arrow = ("↑" if self.backward else "↓") if self.vertical else ("←" if self.backward else "→")
         color = BACKWARD_COLOR if self.backward else CROSS_TIME_COLOR
         cells = []
         for i, n in enumerate(boxes):
@@ -309,8 +311,8 @@ class _Emitter:
             inner = node_label(n, self.show_values, self.show_grad)[1:-1]
             cells.append(f'<TD PORT="{n.id}"{fill} COLOR="{st["color"]}" BORDER="1" STYLE="{style}" '
                          f'CELLPADDING="5">{inner}</TD>')
-        g.node(rid, '<<TABLE BORDER="0" CELLSPACING="2"><TR>' + "".join(cells) + '</TR></TABLE>>',
-               shape="plain")
+        rows = ["<TR>" + c + "</TR>" for c in cells] if self.vertical else ["<TR>" + "".join(cells) + "</TR>"]
+        g.node(rid, '<<TABLE BORDER="0" CELLSPACING="2">' + "".join(rows) + "</TABLE>>", shape="plain")
 
     def pin_time_order(self, g):
         """Hang each expanded step's anchor just under the step's lowest nodes (those fed by nothing inside)."""
