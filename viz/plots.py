@@ -15,6 +15,7 @@ there is no display); figures are closed by the caller (``plt.close(fig)``).
 
 from __future__ import annotations
 
+import fnmatch
 import math
 
 import numpy as np
@@ -38,18 +39,19 @@ def _figure(ncols=1, nrows=1, width=4.2, height=3.2, **kw):
 
 
 def _named_steps(root, name, scope=None):
-    """{sequence path: {t: tensor}} for the tensors called ``name`` made inside time steps."""
+    """{sequence path: {t: tensor}} for the tensors whose name matches ``name`` (a pattern: "h(*)")
+    made inside time steps."""
     order, _ = trace([root], constants=False)
     found = {}
     for t in order:
         st = time_step(t.scope)
-        if t.name == name and st and (scope is None or t.scope.startswith(scope)):
+        if t.name is not None and fnmatch.fnmatchcase(t.name, name) and st and (scope is None or t.scope.startswith(scope)):
             found.setdefault(st[0].rpartition("/")[0], {})[st[1]] = t
     return found
 
 
 def hidden_gradient_norms(loss, name="h", scope=None) -> tuple[np.ndarray, np.ndarray]:
-    """(t values, ‖∂L/∂h(t)‖) for the tensors named ``name`` in the time steps of the graph of ``loss``.
+    """(t values, ‖∂L/∂h(t)‖) for the tensors named ``name`` (or matching it, "h(*)") in the time steps of ``loss``.
 
     The total derivative: through the readout at step t and through every later
     step.  Computed with ``tinygrad_seq.grad`` (the graph must still be alive:
