@@ -45,7 +45,8 @@ def _named_steps(root, name, scope=None):
     found = {}
     for t in order:
         st = time_step(t.scope)
-        if t.name is not None and fnmatch.fnmatchcase(t.name, name) and st and (scope is None or t.scope.startswith(scope)):
+        wanted = t.name is not None and fnmatch.fnmatchcase(t.name, name)
+        if wanted and st and (scope is None or t.scope.startswith(scope)):
             found.setdefault(st[0].rpartition("/")[0], {})[st[1]] = t
     return found
 
