@@ -12,21 +12,30 @@ Two workloads, each run forward + backward by all three in one process:
 The numpy column is forward and backward written out by hand (no graph at
 all): the floor any numpy-based engine is compared against.
 
-    python benchmarks/bench_ops.py            # defaults: best of 7 repeats
-    python benchmarks/bench_ops.py --repeats 3 --ops 300
+    python benchmarks/bench_ops.py            # defaults: median of 15 runs
+    python benchmarks/bench_ops.py --repeats 5 --ops 300
+
+Everything runs on one thread (numpy's BLAS and torch alike), so the
+comparison is of per-op overhead and arithmetic, not of parallelism.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
-import platform
-import time
+import os
 
-import numpy as np
-import torch
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # must be set before numpy loads its BLAS
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import tinygrad_seq as tg
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import tinygrad_seq as tg  # noqa: E402
 
 # --------------------------------------------------------------------------- workloads
 
@@ -170,15 +179,23 @@ def lstm_numpy(xs, W, U, bias):
 # --------------------------------------------------------------------------- timing
 
 
-def best_time(fn, args, repeats):
-    """Best wall time of ``repeats`` runs (the least disturbed by other processes)."""
-    fn(*args)  # warm up caches and lazy imports
-    best = float("inf")
+def median_times(fns, args, repeats):
+    """Median wall time of each function over ``repeats`` rounds.
+
+    The functions take turns within each round, so a burst of load from other
+    processes hits all of them alike; the median ignores the worst rounds but
+    still counts regular costs such as the garbage collections an engine's
+    allocations trigger.
+    """
+    times = {name: [] for name in fns}
+    for f in fns.values():
+        f(*args)  # warm up caches and lazy imports
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn(*args)
-        best = min(best, time.perf_counter() - t0)
-    return best
+        for name, f in fns.items():
+            t0 = time.perf_counter()
+            f(*args)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def check_agreement(name, results):
@@ -194,12 +211,11 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=100, help="LSTM time steps (default 100)")
     p.add_argument("--batch", type=int, default=32, help="LSTM batch size (default 32)")
     p.add_argument("--hidden", type=int, default=128, help="LSTM input and hidden size (default 128)")
-    p.add_argument("--repeats", type=int, default=7, help="timed runs per entry; the best is reported (default 7)")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, as numpy here)")
+    p.add_argument("--repeats", type=int, default=15, help="timed runs per entry; the median is reported (default 15)")
     p.add_argument("--no-freeze", action="store_true", help="skip gc.freeze() to see the effect described below")
     args = p.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)
     # Importing torch creates several hundred thousand Python objects.  Python's cyclic garbage collector
     # walks all of them at every full collection, and an engine that allocates a few objects per op
     # triggers such collections regularly: that cost belongs to torch's import, not to either engine.
@@ -208,7 +224,7 @@ def main(argv=None):
         gc.freeze()
 
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
-          f"tinygrad_seq {tg.__version__}; torch threads {args.threads}")
+          f"tinygrad_seq {tg.__version__}; one thread each; median of {args.repeats} runs")
     print("gc.freeze() " + ("skipped: timings include full collections over torch's objects"
                             if args.no_freeze else "called after the imports (torch's objects are not re-scanned)"))
     print()
@@ -229,7 +245,7 @@ def main(argv=None):
     print("-" * len(header))
     for name, (inputs, fns, count, unit) in workloads.items():
         check_agreement(name, {k: f(*inputs) for k, f in fns.items()})
-        us = {k: best_time(f, inputs, args.repeats) / count * 1e6 for k, f in fns.items()}
+        us = {k: t / count * 1e6 for k, t in median_times(fns, inputs, args.repeats).items()}
         print(f"{name:44s} {unit:>8s} {us['tinygrad_seq']:13.1f} {us['torch']:9.1f} {us['numpy']:9.1f}"
               f" {us['tinygrad_seq'] / us['torch']:9.2f} {us['tinygrad_seq'] / us['numpy']:9.2f}")
 

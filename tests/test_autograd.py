@@ -211,6 +211,15 @@ def test_grad_needs_scalar_or_grad_outputs():
         tg.grad(x * 2, x)
     with pytest.raises(RuntimeError, match="does not require grad"):
         tg.grad(tg.tensor(1.0), x)
+    with pytest.raises(RuntimeError, match=r"grad: an input \(shape \(1,\), name 'c'\) does not require grad"):
+        tg.grad((x * 2).sum(), tg.tensor([1.0], name="c"))
+
+
+def test_grad_results_are_writable_arrays_of_their_own():
+    x = leaf([1.0, 2.0])
+    (g,) = tg.grad(x.sum(), x)  # sum's rule returns a read-only broadcast view
+    g += 1
+    np.testing.assert_array_equal(g.numpy(), [2.0, 2.0])
 
 
 def test_higher_order_derivatives():
@@ -527,6 +536,8 @@ def test_tensor_api_conversions():
     assert x.dtype == np.float32
     np.testing.assert_array_equal(np.asarray(x), x.numpy())
     assert np.asarray(x, dtype=np.float64).dtype == np.float64
+    assert np.asarray(x) is x.data and not np.shares_memory(np.array(x, copy=True), x.data)
+    assert abs(-x).tolist() == x.tolist() and x.contiguous() is x
     np.testing.assert_array_equal(x.T.numpy(), x.numpy().T)
     assert tg.tensor([[2.5]]).item() == 2.5 and float(tg.tensor(2.5)) == 2.5 and int(tg.tensor(3)) == 3
     assert x.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]

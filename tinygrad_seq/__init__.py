@@ -77,6 +77,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: an input (shape {t.shape}, name {t.name!r}) does not require grad")
     seeds = []
     for o, g in zip(outputs, grad_outputs):
         if not o.requires_grad:

@@ -185,8 +185,8 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                 if t._hooks:
                     g = _run_hooks(t, g, create_graph)
                 if wanted is not None:
-                    if id(t) in wanted:
-                        wanted[id(t)] = g if create_graph else Tensor(g)
+                    if id(t) in wanted:  # (a copy: g may be a read-only broadcast view)
+                        wanted[id(t)] = g if create_graph else Tensor(np.array(g, dtype=t.data.dtype))
                 elif fn is None or t._retains_grad:
                     _accumulate(t, g, create_graph)
             if fn is None:

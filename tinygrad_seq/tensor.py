@@ -258,7 +258,8 @@ class Tensor:
         return self.data.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        arr = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return arr.copy() if copy else arr
 
     def __len__(self):
         if self.data.ndim == 0:
@@ -479,6 +480,8 @@ class Tensor:
     def abs(self):
         return ops.Abs.apply(self)
 
+    __abs__ = abs
+
     def maximum(self, other):
         return ops.Maximum.apply(self, other)
 
@@ -488,7 +491,7 @@ class Tensor:
     def clip(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clip needs min or max")
-        return ops.Clip.apply(self, lo=min, hi=max)
+        return ops.Clip.apply(self, lo=_data(min), hi=_data(max))  # tensor bounds are constants here
 
     clamp = clip
 
@@ -556,6 +559,10 @@ class Tensor:
         return ops.Reshape.apply(self, shape=shape)
 
     view = reshape
+
+    def contiguous(self):
+        """The tensor itself: numpy arrays need no re-layout before ``view`` (kept so PyTorch code runs)."""
+        return self
 
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
