@@ -225,6 +225,15 @@ def test_large_unroll_collapses_and_elides_with_a_note():
     assert len(graph.out_edges(w.id)) == 5  # four boxes and the elided steps
 
 
+def test_long_rows_of_collapsed_steps_are_elided():
+    L, _, _ = examples.vanilla_rnn(30)
+    full_row = viz.draw(L, collapse="t=*", max_steps=30).graph
+    assert len([n for n in full_row.nodes.values() if n.kind == "scope"]) == 30
+    short = viz.draw(L, collapse="t=*", max_steps=10, keep_steps=3).graph
+    assert len([n for n in short.nodes.values() if n.kind == "scope"]) == 6
+    assert [n.detail for n in short.nodes.values() if n.kind == "elided"] == ["t = 4 … 27"]
+
+
 @needs_renderer
 def test_thousand_step_unroll_renders_in_seconds():
     start = time.perf_counter()

@@ -349,6 +349,7 @@ def draw(
     mark_detached: bool = False,
     time_axis: str = "horizontal",
     max_nodes: int = 400,
+    max_steps: int = 24,
     keep_steps: int = 3,
     legend: bool = True,
     title: str | None = None,
@@ -370,6 +371,7 @@ def draw(
     detached       tensors where a truncated-BPTT chunk starts (the result of detach());
     mark_detached  also mark leaves without grad made outside the time steps and used inside one
     max_nodes      larger graphs collapse their time steps, then elide the middle steps (with a note)
+    max_steps      at most this many collapsed steps of one sequence side by side, else the middle is elided
     legend, title  drawn under the picture
 
     Returns a `TensorGraph` (a ``graphviz.Digraph``): ``.source`` is the DOT text,
@@ -382,7 +384,8 @@ def draw(
         order, _ = trace(roots_list, constants=False)
         gradients = gradient_norms(roots_list, order)
     graph = build(roots_list, collapse=collapse, fold=fold, constants=constants, detached=detached,
-                  mark_detached=mark_detached, max_nodes=max_nodes, keep_steps=keep_steps, gradients=gradients)
+                  mark_detached=mark_detached, max_nodes=max_nodes, max_steps=max_steps, keep_steps=keep_steps,
+                  gradients=gradients)
     if backward:
         graph.notes.append("Backward view: arrows carry ∂L/∂· from the loss back to the parameters; "
                            "labels give ‖∂L/∂·‖ of the tensor each arrow leaves, widths its log.")

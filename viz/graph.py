@@ -74,6 +74,7 @@ class Node:
     tensor: Tensor | None = None
     members: int = 1
     detail: str = ""  # small print under the title for boxes (e.g. "t = 4 … 996")
+    path: str = ""  # the scope a collapsed box stands for
     grad_norm: float | None = None
 
 
@@ -257,6 +258,7 @@ def build(
     detached: Iterable = (),
     mark_detached: bool = False,
     max_nodes: int = 400,
+    max_steps: int = 24,
     keep_steps: int = 3,
     gradients: dict | None = None,
 ) -> Graph:
@@ -271,6 +273,7 @@ def build(
                    gradients stop
     max_nodes:     above this many nodes the time steps collapse, then the middle steps are elided,
                    keeping ``keep_steps`` steps at each end; a note on the picture says so
+    max_steps:     collapsed steps of one sequence drawn side by side before the middle ones are elided
     gradients:     ``{id(tensor): ‖∂L/∂tensor‖}`` to print on nodes and edges (the backward view)
     """
     roots = [roots] if isinstance(roots, Tensor) else list(roots)
@@ -305,7 +308,7 @@ def build(
         graph = _assemble(order, ins, kinds, kept, rep, steps, frozenset(), gradients, len(order))
         user_collapse = steps
         notes.append(f"{len(order)} tensors (more than max_nodes={max_nodes}): each time step drawn as one box.")
-    if len(graph.nodes) > max_nodes:
+    if len(graph.nodes) > max_nodes or _longest_row(graph) > max_steps:
         elided = _middle_steps(order, keep_steps)
         if elided:
             graph = _assemble(order, ins, kinds, kept, rep, user_collapse, elided, gradients, len(order))
@@ -314,6 +317,15 @@ def build(
         notes.append(f"{len(graph.nodes)} nodes: pass collapse=… to draw scopes as single boxes.")
     graph.notes = notes
     return graph
+
+
+def _longest_row(graph: Graph) -> int:
+    """The most collapsed time steps of one sequence (drawn side by side)."""
+    rows = {}
+    for n in graph.nodes.values():
+        if n.kind == "scope" and n.step is not None and n.step[0] == n.path:  # the box is a whole step
+            rows[n.cluster] = rows.get(n.cluster, 0) + 1
+    return max(rows.values(), default=0)
 
 
 def _kind(t: Tensor, losses: set, cut: set) -> str:
@@ -362,7 +374,7 @@ def _assemble(order, ins, kinds, kept, rep, collapse_of, elided, gradients, tens
         if key not in boxes:
             nid = f"s{len(boxes)}"
             boxes[key] = nid
-            nodes[nid] = Node(nid, kind, title, cluster, step=step, members=0, detail=detail)
+            nodes[nid] = Node(nid, kind, title, cluster, step=step, members=0, detail=detail, path=key[1])
         node = nodes[boxes[key]]
         node.members += 1
         return node.id
