@@ -89,7 +89,7 @@ def _check_writable(path):
 
 def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=None):
     """Train with a progress bar; the first Ctrl-C stops after the current step (and saves)."""
-    bar = _progress_bar(trainer, show_bar and time_limit is None)
+    bar = _progress_bar(trainer, show_bar, None if time_limit else trainer.config.steps)
     stop = {"asked": False}
 
     def on_sigint(signum, frame):
@@ -119,14 +119,14 @@ def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=No
             bar.close()
 
 
-def _progress_bar(trainer, show):
+def _progress_bar(trainer, show, total):
     if not show:
         return None
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm is in the [cli] extra; without it, one line per evaluation
         return None
-    return tqdm(total=trainer.config.steps, initial=trainer.step, unit="step", dynamic_ncols=True,
+    return tqdm(total=total, initial=trainer.step, unit="step", dynamic_ncols=True,
                 file=sys.stdout, mininterval=0.5)
 
 
