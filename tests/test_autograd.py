@@ -594,6 +594,22 @@ def test_custom_function_with_needs_input_grad():
     assert tg.gradgradcheck(lambda a, b: Cube.apply(a, b), [leaf([0.5, -1.0]), s])
 
 
+def test_a_rule_returning_a_wrong_shape_is_named():
+    class Bad(Function):
+        op = "bad"
+
+        def forward(self, x):
+            return x.sum(0)
+
+        def backward(self, g, x, z):
+            return (g,)  # forgot to expand back to x's shape
+
+    x = leaf(np.ones((3, 2)))
+    msg = r"the backward of bad in cell returned a gradient of shape \(2,\) for an input of shape \(3, 2\)"
+    with tg.scope("cell"), pytest.raises(RuntimeError, match=msg):
+        Bad.apply(x).sum().backward()
+
+
 def test_gradcheck_reports_the_input_and_the_worst_element():
     class Wrong(Function):
         op = "wrong"

@@ -1,12 +1,14 @@
 """The backward pass: grad mode, scopes, anomaly detection and the graph walk.
 
 A tensor made by an op remembers the op (a `Function`, see tensor.py) and the op
-remembers its inputs.  `backward()` sorts that graph once, then visits it from
-the output back to the leaves, calling each op's rule from ops.py and *adding*
-what it returns into the gradient of each input.  The adding is the whole of
-BPTT: a weight used at every time step receives the sum over steps.
+remembers its inputs.  `backward()` first counts how many ops used each tensor,
+then visits the graph from the output back to the leaves, calling each op's
+rule from ops.py and *adding* what it returns into the gradient of each input.
+A tensor is visited once all its uses have sent their share, so its gradient
+is complete.  The adding is the whole of BPTT: a weight used at every time step
+receives the sum over steps.
 
-The walk keeps an explicit stack, so a 100,000-step unroll needs no recursion.
+Both passes keep an explicit stack, so a 100,000-step unroll needs no recursion.
 """
 
 from __future__ import annotations
@@ -133,16 +135,20 @@ def count_uses(roots):
     return uses
 
 
-def unbroadcast(g, shape):
+def unbroadcast(g, shape, fn=None):
     """Sum a gradient back to the shape of the input it belongs to.
 
     Broadcasting copies an input along new leading axes and along axes of size
     1; the chain rule adds up the copies' gradients.  Every op relies on this
-    one function instead of handling broadcasting itself.
+    one function instead of handling broadcasting itself.  A gradient that no
+    broadcasting explains is a bug in the rule of ``fn``, reported as such.
     """
     if g.shape == shape:
         return g
     lead = g.ndim - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
+        op = "a rule" if fn is None else f"the backward of {where(fn.op, fn.scope)}"
+        raise RuntimeError(f"{op} returned a gradient of shape {g.shape} for an input of shape {shape}")
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
@@ -197,7 +203,7 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                     if ga is None or not isinstance(a, Tensor) or not a.requires_grad:
                         continue
                     if ga.shape != a.data.shape:
-                        ga = unbroadcast(ga, a.data.shape)
+                        ga = unbroadcast(ga, a.data.shape, fn)
                     if ga.dtype != a.data.dtype:  # e.g. float32 input, float64 result: PyTorch keeps the input's
                         ga = ga.to(a.data.dtype) if create_graph else ga.astype(a.data.dtype)
                     if state.anomaly:
