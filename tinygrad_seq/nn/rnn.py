@@ -9,9 +9,10 @@ is and gives the same outputs and gradients (tests/test_rnn_parity.py):
     bias_ih_l{k}[_reverse]     (G·H,)
     bias_hh_l{k}[_reverse]     (G·H,)
 
-all initialised uniformly on ±1/√H.  In the lecture's notation for the vanilla
-RNN, a(t) = b + W h(t−1) + U x(t): U is ``weight_ih``, W is ``weight_hh`` and
-b is ``bias_ih + bias_hh``.
+all initialised uniformly on ±1/√H.  The lecture writes the vanilla RNN as
+h(t) = tanh(Wᵀ h(t−1) + Uᵀ x(t) + b), so U = ``weight_ih``ᵀ, W = ``weight_hh``ᵀ
+and b = ``bias_ih + bias_hh``; ``tinygrad_seq/bptt/notation.py`` is the one
+place that maps the two notations, for every cell.
 
 How a layer is unrolled
 -----------------------
