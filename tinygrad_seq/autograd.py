@@ -310,7 +310,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
             i = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
             msg = (
                 f"gradcheck failed for input {k} (name {t.name!r}, shape {t.shape}): "
-                f"at index {tuple(int(j) for j in i)} autodiff gives {a[i]!r}, finite differences {n[i]!r}; "
+                f"at index {tuple(int(j) for j in i)} autodiff gives {float(a[i]):.10g}, "
+                f"finite differences {float(n[i]):.10g}; "
                 f"max abs difference {np.abs(a - n).max():.3e}"
             )
             if raise_exception:
