@@ -175,7 +175,8 @@ def readme_pictures(folder) -> dict:
         "rnn_backward.svg": lambda: render(vanilla_rnn(4)[0], folder / "rnn_backward.svg", backward=True),
         "lstm_expanded.svg": lambda: render(lstm(3)[0], folder / "lstm_expanded.svg"),
         "lstm_collapsed.svg": lambda: render(lstm(3)[0], folder / "lstm_collapsed.svg", collapse="t=*"),
-        "seq2seq_attention.svg": lambda: render(seq2seq()[0], folder / "seq2seq_attention.svg", collapse="*_gate"),
+        "seq2seq_attention.svg": lambda: render(seq2seq()[0], folder / "seq2seq_attention.svg",
+                                                 collapse=["*encoder*/t=*", "cell"]),
         "rnn_1000_steps.svg": lambda: render(vanilla_rnn(1000)[0], folder / "rnn_1000_steps.svg"),
     }
     times = {}
