@@ -94,7 +94,9 @@ class Function:
     engine calls backward with numpy arrays, or with Tensors when
     ``create_graph=True``; rules use only operators and the helpers at the
     top of ops.py, which accept both.  A gradient may keep the broadcast shape:
-    the engine sums it back to the input's shape.
+    the engine sums it back to the input's shape.  Inputs that are not Tensors
+    (numbers, index arrays) are constants; a rule may return None for them and
+    for any input that ``self.needs_input_grad`` says needs no gradient.
     """
 
     __slots__ = ("inputs", "parents", "version", "scope", "released", "__dict__")
@@ -130,7 +132,7 @@ class Function:
             fn.inputs = inputs
             fn.parents = tuple(parents)
             # Version counters only ever grow, so their sum is unchanged exactly when no input was
-            # modified in place: one int instead of a list per op (see check_unchanged).
+            # modified in place: one int instead of a list per op (checked in saved_inputs).
             fn.version = version
             fn.scope = t._scope
             fn.released = False
