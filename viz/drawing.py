@@ -116,6 +116,8 @@ def node_label(node, show_values: bool, show_grad: bool) -> str:
     small = fmt_shape(node.shape)
     if named and node.op is not None:
         small = f"{node.op} · {small}"
+    if node.kind == "detached":
+        small = f"detached · {small}"
     lines = [title, SMALL.format(escape(small))]
     if show_values or node.kind == "loss":
         s = summary(t.data)
