@@ -76,12 +76,14 @@ def vanilla_rnn(T: int = 4, input_size: int = 3, hidden_size: int = 5, output_si
     return L, model, hs
 
 
-def lstm(T: int = 3, input_size: int = 3, hidden_size: int = 4, seed: int = 0, cell: str = "composite"):
-    """nn.LSTM unrolled T steps with a linear readout and a summed loss: returns (L, model)."""
+def recurrent(kind: str = "lstm", T: int = 3, input_size: int = 3, hidden_size: int = 4, seed: int = 0,
+              cell: str = "composite"):
+    """nn.RNN, nn.LSTM or nn.GRU unrolled T steps with a linear readout and a summed loss: returns (L, model)."""
+    layers = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
     tg.manual_seed(seed)
-    model = nn.LSTM(input_size, hidden_size, cell=cell)
+    model = layers[kind](input_size, hidden_size, cell=cell)
     readout = nn.Linear(hidden_size, 2)
-    model.name_parameters("lstm")
+    model.name_parameters(kind)
     readout.name_parameters("readout")
     rng = np.random.default_rng(seed)
     x = tg.tensor(rng.standard_normal((T, 1, input_size)).astype(np.float32), name="x")
@@ -89,6 +91,23 @@ def lstm(T: int = 3, input_size: int = 3, hidden_size: int = 4, seed: int = 0, c
     L = (readout(out) ** 2).sum()
     L.name = "L"
     return L, model
+
+
+def lstm(T: int = 3, input_size: int = 3, hidden_size: int = 4, seed: int = 0, cell: str = "composite"):
+    """nn.LSTM unrolled T steps with a linear readout and a summed loss: returns (L, model)."""
+    return recurrent("lstm", T, input_size, hidden_size, seed, cell)
+
+
+def transformer(T: int = 4, d_model: int = 8, nhead: int = 2, seed: int = 0):
+    """One nn.TransformerEncoderLayer over T tokens (dropout 0) and a summed loss: returns (L, layer)."""
+    tg.manual_seed(seed)
+    layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward=2 * d_model, dropout=0.0)
+    layer.name_parameters("encoder")
+    rng = np.random.default_rng(seed)
+    x = tg.tensor(rng.standard_normal((T, 1, d_model)).astype(np.float32), name="x")
+    L = (layer(x) ** 2).sum()
+    L.name = "L"
+    return L, layer
 
 
 def seq2seq(S: int = 4, T: int = 3, vocab: int = 6, hidden: int = 5, seed: int = 0):
@@ -159,6 +178,22 @@ def gradient_flow_curves(T: int = 30, input_size: int = 4, hidden_size: int = 16
         L = (readout(out[-1]) ** 2).sum()
         curves[name] = hidden_gradient_norms(L)
     return curves
+
+
+# --------------------------------------------------------------------------- by name (tinygrad-seq render)
+
+MODELS = ("rnn", "lstm", "gru", "seq2seq-attention", "transformer")
+
+
+def build(name: str, steps: int):
+    """The loss of the example ``name`` (one of MODELS) unrolled over ``steps`` time steps."""
+    if name in ("rnn", "lstm", "gru"):
+        return (vanilla_rnn(steps) if name == "rnn" else recurrent(name, steps))[0]
+    if name == "seq2seq-attention":
+        return seq2seq(S=steps + 1, T=steps)[0]
+    if name == "transformer":
+        return transformer(steps)[0]
+    raise ValueError(f"viz.examples.build: unknown model {name!r}; choose from {', '.join(MODELS)}")
 
 
 # --------------------------------------------------------------------------- the README's pictures
