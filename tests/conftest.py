@@ -7,7 +7,6 @@ import pytest
 from hypothesis import HealthCheck, settings
 from threadpoolctl import threadpool_limits
 
-
 import tinygrad_seq as tg
 
 # Our matrices are small: a second BLAS thread only adds hand-off cost, and on a busy 2-core

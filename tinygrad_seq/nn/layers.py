@@ -25,7 +25,8 @@ class Linear(Module):
     def forward(self, x):
         if x.shape[-1] != self.in_features:
             raise ValueError(
-                f"{type(self).__name__}: input has {x.shape[-1]} features (shape {x.shape}), expected {self.in_features}"
+                f"{type(self).__name__}: input has {x.shape[-1]} features (shape {x.shape}), "
+                f"expected {self.in_features}"
             )
         y = x @ self.weight.T
         return y if self.bias is None else y + self.bias
@@ -41,7 +42,8 @@ class Embedding(Module):
         super().__init__()
         _check_positive(Embedding, num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = Parameter(default_rng().standard_normal((num_embeddings, embedding_dim)).astype(get_default_dtype()))
+        weight = default_rng().standard_normal((num_embeddings, embedding_dim))
+        self.weight = Parameter(weight.astype(get_default_dtype()))
 
     def forward(self, idx):
         return F.embedding(idx, self.weight)
