@@ -12,7 +12,7 @@ Bahdanau et al. keep every encoder state and let the decoder choose:
 
 ``attention`` picks the score: "additive" (Bahdanau), "dot", "general",
 "scaled_dot", "cosine", "location" (Luong et al. 2015), "local-p" and "local-m"
-(Luong's local attention with the dot score ... or ``local_score``), or None: then c(t) is the
+(Luong's local attention, scoring with ``local_score`` inside the window), or None: then c(t) is the
 encoder's summary [→h(S); ←h(1)] at every step, the no-attention baseline with
 the same sizes.
 
@@ -111,11 +111,13 @@ class AttentionSeq2Seq(Module):
     AttentionSeq2Seq(src_vocab, tgt_vocab, embedding_dim=16, hidden_size=32, attention="additive")
     The encoder has ``hidden_size`` units per direction; the decoder 2·hidden_size, the size of an
     annotation, so that the dot score can compare s and h directly.
-    ``window`` (D) is the half-width of local attention; ``max_src_len`` is needed by "location".
+    ``window`` (D) is the half-width of local attention (the window is 2D + 1 wide; Luong et al. used D = 10
+    for sentences; 4 suits the short strings of ``tasks``); ``local_score`` its score inside the window;
+    ``max_src_len`` is needed by "location".
     """
 
     def __init__(self, src_vocab, tgt_vocab, embedding_dim=16, hidden_size=32, attention="additive",
-                 attention_dim=None, window=2, max_src_len=None, local_score="general", cell="fused"):
+                 attention_dim=None, window=4, max_src_len=None, local_score="general", cell="fused"):
         super().__init__()
         if attention not in ATTENTIONS:
             raise ValueError(f"AttentionSeq2Seq: attention must be one of {ATTENTIONS}, got {attention!r}")
