@@ -196,7 +196,8 @@ alignment = model.last_alignment[b, :T, :S]
 print(alignment)
 exact_hits, mass = alignment_accuracy(model.last_alignment, task, batch.pairs)
 near_hits, _ = alignment_accuracy(model.last_alignment, task, batch.pairs, tolerance=1)
-print(f"largest weight on the true position: {exact_hits:.0%} (within one: {near_hits:.0%}); mean weight there {mass:.2f}")
+print(f"largest weight on the true position: {exact_hits:.0%} (within one position: {near_hits:.0%}); "
+      f"mean weight there {mass:.2f}")
 np.save(OUT / "alignment.npy", alignment)
 
 try:
