@@ -211,7 +211,7 @@ class TrainConfig:
     seq_len: int = 64
     tbptt: int | None = None
     optimizer: str = "adam"
-    lr: float = 2e-3
+    lr: float = 5e-3
     momentum: float = 0.0
     weight_decay: float = 0.0
     clip: float | None = 5.0

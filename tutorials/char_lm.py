@@ -133,7 +133,7 @@ for k1, k2 in [(4, 4), (4, 6)]:
 
 # %%
 steps = 30 if FAST else 400
-config = TrainConfig(model="lstm", hidden_size=128, batch_size=32, seq_len=64, lr=2e-3, clip=5.0,
+config = TrainConfig(model="lstm", hidden_size=128, batch_size=32, seq_len=64, lr=5e-3, clip=5.0,
                      steps=steps, eval_every=steps // 3 if FAST else 100, seed=0)
 trainer = Trainer(config, text)
 print(f"uniform guessing: {math.log2(len(vocab)):.2f} bits per character")
