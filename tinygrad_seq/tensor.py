@@ -176,9 +176,14 @@ class Function:
         )
 
     def release(self):
-        """Forget what backward needed (masks, caches, inputs); ``op``, ``parents`` and ``scope`` stay for viz."""
+        """Forget what backward needed (masks, caches); the graph's shape stays for viz.
+
+        ``op``, ``parents``, ``scope`` and the input *tensors* (constants such as x(t)
+        included, so a picture drawn after backward still shows them) stay; they die
+        with the output like the rest of the graph.
+        """
         self.released = True
-        self.inputs = None
+        self.inputs = tuple(a for a in self.inputs if isinstance(a, Tensor))
         # dropping the instance dict frees every saved array at once (and, unlike .clear(), does not
         # create a dict for the many ops that saved nothing)
         del self.__dict__
@@ -222,6 +227,13 @@ class Tensor:
     def parents(self) -> tuple:
         """The tensors this one was computed from (those that require grad)."""
         return () if self._ctx is None else self._ctx.parents
+
+    @property
+    def inputs(self) -> tuple:
+        """Every tensor the op that made this one read, constants (no grad) included; () for a leaf."""
+        if self._ctx is None:
+            return ()
+        return tuple(a for a in self._ctx.inputs if isinstance(a, Tensor))
 
     @property
     def scope(self) -> str:
