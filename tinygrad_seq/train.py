@@ -155,8 +155,9 @@ def truncated_bptt(forward, loss_fn, inputs, targets, k1: int, k2: int | None = 
     With an ``optimizer``, each window is one update (zero_grad, backward,
     optional ``clip_grad_norm_``, step).  Without one, the gradients of all
     windows add up in ``.grad``: with k1 = k2 = length that is exactly the full
-    BPTT gradient; with k2 ≥ length and any k1 it is too (every window then
-    reaches back to the start), which is how the tests check the windows.
+    BPTT gradient; with k2 ≥ k1·⌈length/k1⌉ (= length when k1 divides it) it is
+    too, every window then reaching back to the start, which is how the tests
+    check the windows.
     """
     length = inputs.shape[time_dim]
     losses = []

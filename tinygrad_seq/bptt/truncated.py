@@ -16,8 +16,10 @@ state is carried from window to window, only its gradient is cut), so one
     ∇h(t) L_j = [what step t+1 sends back, if t+1 < stop] + [V ∇o(t) L, if t ≥ loss_start]
     nothing is sent back past ``start``: the detached state has no gradient
 
-With k1 = k2 = k this is the usual chunked TBPTT; with k2 ≥ T every window
-reaches the start and the summed gradient is exactly full BPTT, whatever k1.
+With k1 = k2 = k this is the usual chunked TBPTT; with k2 ≥ k1·⌈T/k1⌉ (which is
+T when k1 divides T) every window reaches the start and the summed gradient is
+exactly full BPTT.  (The last window counts its loss from the last multiple of
+k1, so when k1 does not divide T it needs up to k1 − 1 more steps of look-back.)
 """
 
 from __future__ import annotations
