@@ -76,7 +76,8 @@ def test_load_state_dict_rejects_a_wrong_shape_before_changing_anything():
     before = net.state_dict()
     sd = {k: v + 1 for k, v in before.items()}
     sd["head.weight"] = np.zeros((3, 3))
-    with pytest.raises(ValueError, match=r"'head.weight' has shape \(3, 3\) in the state dict but \(2, 4\) in the model"):
+    expect = r"'head.weight' has shape \(3, 3\) in the state dict but \(2, 4\) in the model"
+    with pytest.raises(ValueError, match=expect):
         net.load_state_dict(sd)
     for k, v in net.state_dict().items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)  # nothing half-loaded
