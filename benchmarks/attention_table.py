@@ -1,6 +1,6 @@
 """Does attention matter?  No attention vs additive vs dot vs local-p vs a small Transformer, same data and budget.
 
-    python benchmarks/attention_table.py                      # the full table (about 6 minutes on 2 cores)
+    python benchmarks/attention_table.py                      # the full table (about 3 minutes on 2 cores)
     python benchmarks/attention_table.py --fast               # a quick smoke run
     python benchmarks/attention_table.py --save-alignment alignment.npy
 
@@ -11,7 +11,20 @@ greedy output, overall and by source length.  For the attention models the
 table also says how close their alignment α is to the true one (target t ↔
 source S − 1 − t): the share of target symbols whose largest weight sits on the
 true position, and the mean weight there.  ``--save-alignment`` writes the
-matrices α (B, T, S) of the additive model on 8 test strings, with the strings.
+matrices α (B, T, S) of the additive model on 8 test strings.
+
+One run (600 steps of batch 32; 2 shared cores, times vary with the load):
+
+    model         params  time s   loss  exact     3-6   7-11  12-16   align     ±1 α true
+    none           43885    19.0  0.634   0.28    0.82   0.16   0.00       -      -      -
+    additive       52205    36.0  0.060   0.82    0.97   0.91   0.61    0.54   1.00   0.50
+    dot            43885    26.8  0.066   0.95    0.99   0.97   0.89    0.11   1.00   0.12
+    local-p        52141    38.2  0.093   0.84    0.95   0.87   0.71    0.12   0.97   0.07
+    transformer    44141    32.2  0.115   0.60    0.97   0.62   0.29    0.95   1.00   0.57
+
+Without attention the strings of 12–16 digits are never reversed; with it most
+are.  The RNN models often read each symbol from the neighbouring annotation
+(align low, ±1 at 1.00): a bidirectional annotation h(i) also carries x(i ± 1).
 """
 
 import os
@@ -37,7 +50,7 @@ MODELS = ("none", "additive", "dot", "local-p", "transformer")
 
 def build(kind, vocab, args):
     if kind == "transformer":
-        return TransformerSeq2Seq(vocab, vocab, d_model=32, nhead=4, num_encoder_layers=1, num_decoder_layers=1,
+        return TransformerSeq2Seq(vocab, vocab, d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=2,
                                   dim_feedforward=64), args.transformer_lr
     attention = None if kind == "none" else kind
     return AttentionSeq2Seq(vocab, vocab, embedding_dim=16, hidden_size=32, attention=attention,
@@ -66,7 +79,7 @@ def main():
     ap.add_argument("--train-size", type=int, default=5000)
     ap.add_argument("--test-size", type=int, default=300)
     ap.add_argument("--lr", type=float, default=1e-2)
-    ap.add_argument("--transformer-lr", type=float, default=3e-3)
+    ap.add_argument("--transformer-lr", type=float, default=1e-2)
     ap.add_argument("--window", type=int, default=4, help="D of local-p attention (the window is 2D + 1 wide)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--seed", type=int, default=0)

@@ -372,3 +372,23 @@ def test_stacks_copy_the_layer_and_the_copies_are_independent():
     w0, w1 = enc.layers[0].linear1.weight, enc.layers[1].linear1.weight
     assert w0 is not w1 and np.array_equal(w0.data, w1.data)
     assert copy.deepcopy(layer).self_attn.in_proj_weight is not layer.self_attn.in_proj_weight
+
+
+def test_attention_dropout_keeps_the_expected_output(float64):
+    q, k, v = _randn(1, 2, 3, seed=1), _randn(1, 4, 3, seed=2), _randn(1, 4, 2, seed=3)
+    plain = F.scaled_dot_product_attention(q, k, v).data
+    draws = np.stack([F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).data for _ in range(3000)])
+    assert np.any(draws[0] != plain)  # something was dropped
+    np.testing.assert_allclose(draws.mean(0), plain, atol=4 * draws.std(0).max() / np.sqrt(3000))
+
+
+def test_multihead_attention_dropout_only_in_training():
+    mha = nn.MultiheadAttention(4, 2, dropout=0.5, batch_first=True)
+    x = _randn(2, 6, 4, seed=1, requires_grad=False)
+    _, w = mha(x, x, x, average_attn_weights=False)
+    assert np.mean(w.data == 0) > 0.3  # about half the weights dropped (and the rest doubled)
+    assert w.data.max() > 1.0 or np.any(w.data.sum(-1) > 1.0 + 1e-6)
+    mha.eval()
+    _, w = mha(x, x, x, average_attn_weights=False)
+    assert np.all(w.data > 0)
+    np.testing.assert_allclose(w.data.sum(-1), 1.0, rtol=1e-5)

@@ -155,14 +155,15 @@ def test_short_training_run_learns_to_reverse():
     """Bahdanau attention learns to reverse digit strings of length 3–8 in a few hundred small steps.
 
     Stated accuracy: ≥ 90 % exact match on unseen strings after 250 steps (≥ 40 % after 100 with TGS_FAST=1),
-    and the largest attention weight on the true source position for ≥ 80 % of symbols (≥ 40 % fast).
+    and the largest attention weight within one position of the true source position for ≥ 90 % of the
+    symbols (≥ 50 % fast; "within one" because bidirectional annotations also carry their neighbours).
     """
     tg.manual_seed(0)
     task = ReverseTask(3, 8)
     train = task.dataset(2000, seed=0)
     test = task.dataset(200, seed=1, exclude=train)
     model = AttentionSeq2Seq(V, V, 16, 24, attention="additive")
-    steps, bar, align_bar = (100, 0.4, 0.4) if FAST else (250, 0.9, 0.8)
+    steps, bar, align_bar = (100, 0.4, 0.5) if FAST else (250, 0.9, 0.9)
     start = time.perf_counter()
     train_translation(model, train, steps=steps, batch_size=32, lr=1e-2)
     acc = evaluate_translation(model, test)
@@ -170,7 +171,7 @@ def test_short_training_run_learns_to_reverse():
     model.eval()
     with tg.no_grad():
         model(batch.src, batch.src_lengths, batch.tgt_in)
-    align, _ = alignment_accuracy(model.last_alignment, task, batch.pairs)
+    align, _ = alignment_accuracy(model.last_alignment, task, batch.pairs, tolerance=1)
     seconds = time.perf_counter() - start
     assert acc >= bar, f"exact match {acc:.2f} after {steps} steps ({seconds:.0f} s)"
-    assert align >= align_bar, f"alignment accuracy {align:.2f}"
+    assert align >= align_bar, f"alignment within one position {align:.2f}"
