@@ -56,3 +56,7 @@ from . import patterns  # noqa: E402, F401  (nn.patterns.Encoder, nn.patterns.De
 from .patterns import BidirectionalTagger, OneToMany, Seq2Seq, SequenceClassifier, SequenceTagger  # noqa: E402
 
 __all__ += ["SequenceClassifier", "OneToMany", "SequenceTagger", "BidirectionalTagger", "Seq2Seq"]
+
+from .seq2seq_attention import AttentionSeq2Seq, TransformerSeq2Seq  # noqa: E402
+
+__all__ += ["AttentionSeq2Seq", "TransformerSeq2Seq"]
