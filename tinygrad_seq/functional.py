@@ -7,6 +7,8 @@ primitives of their own, max-shifted so that large logits never overflow.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import ops
@@ -15,7 +17,8 @@ from .tensor import Tensor, default_rng, relu, sigmoid, tanh  # noqa: F401  (re-
 
 __all__ = [
     "softmax", "log_softmax", "logsumexp", "cross_entropy", "nll_loss", "mse_loss",
-    "dropout", "layer_norm", "one_hot", "embedding", "tanh", "sigmoid", "relu",
+    "dropout", "layer_norm", "one_hot", "embedding", "tanh", "sigmoid", "relu", "gelu",
+    "masked_softmax", "scaled_dot_product_attention",
 ]
 
 
@@ -253,3 +256,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         out = weights @ value
         out.name = "context"
     return out
+
+
+def gelu(x, approximate="none"):
+    """GELU(x) = x Φ(x) = x (1 + erf(x/√2)) / 2 (Hendrycks & Gimpel 2016), as ``F.gelu``.
+
+    approximate="tanh": x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2.
+    """
+    x = _t(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1 + ops.Erf.apply(x * (1 / math.sqrt(2))))

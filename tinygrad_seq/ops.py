@@ -21,6 +21,8 @@ Three conventions keep the rules this short:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .tensor import Function, Tensor
@@ -227,6 +229,18 @@ class Sigmoid(Function):
 
     def backward(self, g, x, z):
         return (g * z * (1 - z),)
+
+
+class Erf(Function):
+    op = "erf"  # z = erf x = 2/√π ∫₀ˣ e^(−u²) du,  dz/dx = 2/√π e^(−x²)
+
+    _erf = np.vectorize(math.erf, otypes=[float])  # numpy has no erf; math's is exact to round-off
+
+    def forward(self, x):
+        return self._erf(x).astype(x.dtype)
+
+    def backward(self, g, x, z):
+        return (g * (2 / math.sqrt(math.pi)) * exp(-(x * x)),)
 
 
 class Relu(Function):

@@ -1,16 +1,17 @@
-"""Layers built on the engine, with PyTorch's names, arguments and parameter shapes."""
+"""Layers built on the engine, with PyTorch's names, arguments and parameter shapes.
 
-from . import init  # noqa: F401
-from .layers import Dropout, Embedding, LayerNorm, Linear
-from .module import Module, ModuleList, Parameter, Sequential
+    module.py, layers.py      Module, Parameter, Sequential, ModuleList; Linear, Embedding, Dropout, LayerNorm
+    rnn.py, fused.py          RNN, LSTM, GRU and their cells, op by op or fused
+    variants.py               the lecture's variants: peephole and coupled LSTM, leaky, time-skip, clockwork,
+                              deep (residual) RNNs, the echo state network
+    patterns.py               the design patterns: many-to-one, one-to-many, taggers, seq2seq
+    attention.py              score functions, global / local / hard attention, MultiheadAttention
+    transformer.py            positional encodings, encoder and decoder layers and stacks, Transformer
+    seq2seq_attention.py      the bidirectional-encoder, attention-decoder translator
+"""
 
-__all__ = ["Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm"]
-
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
-
-__all__ += ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
-
-from .attention import (  # noqa: E402
+from . import init, patterns
+from .attention import (
     AdditiveScore,
     Attention,
     CosineScore,
@@ -23,7 +24,12 @@ from .attention import (  # noqa: E402
     ScaledDotScore,
     Score,
 )
-from .transformer import (  # noqa: E402
+from .layers import Dropout, Embedding, LayerNorm, Linear
+from .module import Module, ModuleList, Parameter, Sequential
+from .patterns import BidirectionalTagger, OneToMany, Seq2Seq, SequenceClassifier, SequenceTagger
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .seq2seq_attention import AttentionSeq2Seq, TransformerSeq2Seq
+from .transformer import (
     LearnedPositionalEncoding,
     PositionalEncoding,
     Transformer,
@@ -32,31 +38,16 @@ from .transformer import (  # noqa: E402
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from .variants import ClockworkRNN, CoupledLSTM, DeepRNN, EchoStateNetwork, LeakyRNN, PeepholeLSTM, TimeSkipRNN
 
-__all__ += [
+__all__ = [
+    "init", "patterns",
+    "Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm",
+    "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
+    "PeepholeLSTM", "CoupledLSTM", "LeakyRNN", "TimeSkipRNN", "ClockworkRNN", "DeepRNN", "EchoStateNetwork",
+    "SequenceClassifier", "OneToMany", "SequenceTagger", "BidirectionalTagger", "Seq2Seq",
     "Score", "DotScore", "ScaledDotScore", "GeneralScore", "AdditiveScore", "LocationScore", "CosineScore",
     "Attention", "LocalAttention", "HardAttention", "MultiheadAttention",
     "PositionalEncoding", "LearnedPositionalEncoding", "TransformerEncoderLayer", "TransformerDecoderLayer",
-    "TransformerEncoder", "TransformerDecoder", "Transformer",
+    "TransformerEncoder", "TransformerDecoder", "Transformer", "AttentionSeq2Seq", "TransformerSeq2Seq",
 ]
-
-from .variants import (  # noqa: E402
-    ClockworkRNN,
-    CoupledLSTM,
-    DeepRNN,
-    EchoStateNetwork,
-    LeakyRNN,
-    PeepholeLSTM,
-    TimeSkipRNN,
-)
-
-__all__ += ["PeepholeLSTM", "CoupledLSTM", "LeakyRNN", "TimeSkipRNN", "ClockworkRNN", "DeepRNN", "EchoStateNetwork"]
-
-from . import patterns  # noqa: E402, F401  (nn.patterns.Encoder, nn.patterns.Decoder, ...)
-from .patterns import BidirectionalTagger, OneToMany, Seq2Seq, SequenceClassifier, SequenceTagger  # noqa: E402
-
-__all__ += ["SequenceClassifier", "OneToMany", "SequenceTagger", "BidirectionalTagger", "Seq2Seq"]
-
-from .seq2seq_attention import AttentionSeq2Seq, TransformerSeq2Seq  # noqa: E402
-
-__all__ += ["AttentionSeq2Seq", "TransformerSeq2Seq"]

@@ -27,7 +27,8 @@ import math
 import numpy as np
 
 from ..autograd import scope, state, where
-from ..tensor import Function, Tensor, default_rng, get_default_dtype
+from ..functional import gelu
+from ..tensor import Tensor, default_rng, get_default_dtype
 from .attention import MultiheadAttention, _linear
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter
@@ -39,34 +40,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- activations
-
-
-class _Erf(Function):
-    op = "erf"  # z = erf x = 2/√π ∫₀ˣ e^(−u²) du,  dz/dx = 2/√π e^(−x²)
-
-    _erf = np.vectorize(math.erf, otypes=[float])
-
-    def forward(self, x):
-        return self._erf(x).astype(x.dtype)
-
-    def backward(self, g, x, z):
-        return (g * (2 / math.sqrt(math.pi)) * _exp(-(x * x)),)
-
-
-def _exp(a):
-    return a.exp() if isinstance(a, Tensor) else np.exp(a)
-
-
-def gelu(x, approximate="none"):
-    """GELU(x) = x Φ(x) = x (1 + erf(x/√2)) / 2 (Hendrycks & Gimpel 2016), as ``F.gelu``.
-
-    approximate="tanh": x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2.
-    """
-    if approximate == "tanh":
-        return 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
-    if approximate != "none":
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return 0.5 * x * (1 + _Erf.apply(x * (1 / math.sqrt(2))))
 
 
 def _activation(activation):
