@@ -87,7 +87,8 @@ print("losses summed into L:", sorted(n.title for n in graph.nodes.values() if n
 
 # %%
 print(save(L, "rnn_backward", backward=True))
-norms = {n.title: n.grad_norm for n in viz.draw(L, backward=True).graph.nodes.values() if n.title.startswith("h(")}
+nodes = viz.draw(L, backward=True).graph.nodes.values()
+norms = {n.title: n.grad_norm for n in nodes if n.title.startswith("h(") and n.grad_norm is not None}  # h(0): no grad
 print("‖∂L/∂h(t)‖:", {k: round(v, 4) for k, v in sorted(norms.items())})
 
 # %% [markdown]
