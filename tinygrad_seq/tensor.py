@@ -567,10 +567,9 @@ class Tensor:
 
     # ---- shape ----
     def reshape(self, *shape):
-        shape = _shape_arg(shape)
-        if shape == self.data.shape:
-            return self
-        return ops.Reshape.apply(self, shape=shape)
+        # always a new tensor, as in PyTorch, even for the same shape: naming the result
+        # (h.name = "h") must not rename the input
+        return ops.Reshape.apply(self, shape=_shape_arg(shape))
 
     view = reshape
 
