@@ -23,12 +23,19 @@ class UsageError(Exception):
     """Bad input found by a subcommand: printed as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (the usage of ``train`` alone is a dozen)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinygrad-seq",
         description="Train, sample, draw and check recurrent networks on a numpy autograd engine.",
         epilog="Start with:  tinygrad-seq demo        (about 2 minutes; --quick for 30 s)\n"
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_out", help="folder for the pictures and tables (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a 30-second tour (less training)")
     p.add_argument("--seconds", type=positive_float, help="training time budget (default 100, or 12 with --quick)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.set_defaults(run=_run("demo"))
 
     # ---- train ----
@@ -80,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float32", "float64"), help="parameter dtype (default: float32)")
     p.add_argument("--cell", choices=("fused", "composite"), help="fused cells (fast) or op by op (default: fused)")
     p.add_argument("--eval-every", type=positive_int, help="steps between held-out evaluations (default: 100)")
-    p.add_argument("--seed", type=int, help="random seed (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, help="random seed (default: 0)")
     p.add_argument("--checkpoint", help="save here (atomically) every --checkpoint-every steps and at the end")
     p.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints (default: eval-every)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length", type=non_negative_int, default=300, help="characters to generate (default: 300)")
     p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy (default: 0.8)")
     p.add_argument("--top-k", type=positive_int, help="draw only from the k most likely characters")
-    p.add_argument("--seed", type=int, help="random seed (default: a fresh draw)")
+    p.add_argument("--seed", type=non_negative_int, help="random seed (default: a fresh draw)")
     p.set_defaults(run=_run("sample"))
 
     # ---- render ----
@@ -120,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "a number = depth); repeatable")
     p.add_argument("--backward", action="store_true", help="draw the gradient flow (arrows reversed, ‖∂L/∂·‖)")
     p.add_argument("--vertical", action="store_true", help="time runs top to bottom instead of left to right")
-    p.add_argument("--format", choices=("svg", "png", "dot"), help="picture format (default: from -o's suffix, else svg)")
+    p.add_argument("--format", choices=("svg", "png", "dot"),
+                   help="picture format (default: from -o's suffix, else svg)")
     p.add_argument("-o", "--output", required=True, help="file to write")
     p.set_defaults(run=_run("render"))
 
@@ -130,13 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="On a random model and batch (float64), compare every parameter gradient, every ∇h(t) L and\n"
         "every gate's slice between the engine's autodiff and the analytic BPTT formulas, plus finite\n"
         "differences of a few sampled weights. Exit code 1 if anything disagrees.",
-        epilog="examples:\n  tinygrad-seq check --model lstm\n  tinygrad-seq check --model gru --hidden 16 --steps 20 --seed 3",
+        epilog="examples:\n  tinygrad-seq check --model lstm\n"
+        "  tinygrad-seq check --model gru --hidden 16 --steps 20 --seed 3",
     )
     p.add_argument("--model", choices=MODELS, default="lstm", help="recurrent cell (default: %(default)s)")
     p.add_argument("--hidden", type=positive_int, default=8, help="hidden units (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=6, help="time steps T (default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=2, help="sequences in the batch (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.set_defaults(run=_run("check"))
     return parser
 

@@ -43,9 +43,10 @@ def train(args) -> int:
             if not os.path.exists(path):
                 raise UsageError(f"--resume: checkpoint {path!r} does not exist")
             trainer = Trainer.resume(path, text, **{k: v for k, v in given.items() if k in RESUMABLE_CHANGES})
-            clash = [f"--{flag.replace('_', '-')} {given[field]!r} (the checkpoint has {getattr(trainer.config, field)!r})"
+            saved = trainer.config
+            clash = [f"--{flag.replace('_', '-')} {given[field]!r} (the checkpoint has {getattr(saved, field)!r})"
                      for flag, field in TRAIN_FLAGS.items()
-                     if field in given and field not in RESUMABLE_CHANGES and given[field] != getattr(trainer.config, field)]
+                     if field in given and field not in RESUMABLE_CHANGES and given[field] != getattr(saved, field)]
             if clash:
                 raise UsageError(f"checkpoint {path!r} is a run with other settings: " + "; ".join(clash))
         else:
@@ -109,10 +110,12 @@ def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=No
         if on_eval is not None:
             on_eval(ev)
 
+    # --checkpoint-every defaults to --eval-every: without periodic saves a crash would lose the whole run
+    every = trainer.config.checkpoint_every or trainer.config.eval_every
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
         return trainer.run(on_step=on_step, on_eval=on_eval_, should_stop=lambda: stop["asked"],
-                           checkpoint_path=path, time_limit=time_limit)
+                           checkpoint_path=path, checkpoint_every=every, time_limit=time_limit)
     finally:
         signal.signal(signal.SIGINT, old)
         if bar is not None:
@@ -149,10 +152,14 @@ def sample(args) -> int:
         raise UsageError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     try:
         model, vocab, _ = load_charlm(args.checkpoint)
-        text = draw(model, vocab, length=args.length, prime=args.prime, temperature=args.temperature,
-                    top_k=args.top_k, seed=args.seed)
-    except (CheckpointError, ValueError, KeyError) as e:
-        raise UsageError(e.args[0] if e.args else str(e)) from None
+    except CheckpointError as e:
+        raise UsageError(str(e)) from None
+    unknown = [ch for ch in dict.fromkeys(args.prime) if ch not in vocab]  # in the order they appear
+    if unknown:
+        raise UsageError(f"--prime: the model never saw the characters {''.join(unknown)!r} "
+                         f"(its vocabulary has {len(vocab)} characters)")
+    text = draw(model, vocab, length=args.length, prime=args.prime, temperature=args.temperature,
+                top_k=args.top_k, seed=args.seed)
     print(args.prime + text)
     return 0
 
@@ -172,9 +179,6 @@ def check(args) -> int:
 
 
 def render(args) -> int:
-    viz = _import_viz()
-    from viz import examples
-
     fmt = args.format or os.path.splitext(args.output)[1].lstrip(".").lower() or "svg"
     if fmt not in ("svg", "png", "dot", "gv"):
         raise UsageError(f"cannot write {fmt!r} pictures: use .svg, .png or .dot (graphviz-pure has no PDF)")
@@ -185,6 +189,9 @@ def render(args) -> int:
     if args.collapse:
         collapse = [int(c) if c.isdigit() else c for c in args.collapse]
         collapse = collapse[0] if len(collapse) == 1 else collapse
+    viz = _import_viz()  # after the checks above: matplotlib alone takes a second to import
+    from viz import examples
+
     t0 = time.perf_counter()
     loss = examples.build(args.model, args.steps)
     try:

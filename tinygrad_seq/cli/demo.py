@@ -96,7 +96,7 @@ def run(args) -> int:
     print(f"in {time.perf_counter() - started:.0f} s. Everything is in {out}/:")
     for f in sorted(out.iterdir()):
         print(f"  {f.name:<32} {f.stat().st_size / 1024:8.1f} KiB")
-    print("\nNext: tinygrad-seq train --help, tinygrad-seq sample " + str(checkpoint) + ", and the lessons in tutorials/.")
+    print(f"\nNext: tinygrad-seq train --help, tinygrad-seq sample {checkpoint}, and the lessons in tutorials/.")
     return 0 if report.ok else 1
 
 
