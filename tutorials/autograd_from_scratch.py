@@ -17,14 +17,15 @@
 # Every gradient in this library, from the "hello" RNN to the Transformer, is computed by one small
 # reverse-mode engine. This lesson opens it up. We build one step of the lecture's RNN,
 #
-# $$h(t) = \tanh\big(b + W h(t-1) + U x(t)\big),$$
+# $$h(t) = \tanh\big(b + W^\top h(t-1) + U^\top x(t)\big),$$
 #
 # look at the graph it leaves behind, walk that graph backwards ourselves, and then go through every
 # tool the engine gives a student of BPTT: reading $\partial L/\partial h(t)$, hooks, cutting the graph
 # (truncated BPTT), second derivatives, gradient checks, anomaly detection, and the error messages.
 #
-# The code works on a batch of rows, so every product is transposed: $h(t) = \tanh(x(t)\,U + h(t-1)\,W + b)$
-# with $x(t)$ of shape (N, D), $U$ (D, H), $W$ (H, H), $b$ (H,).
+# The code works on a batch of N sequences, one per row, so every product is transposed:
+# $h(t) = \tanh(x(t)\,U + h(t-1)\,W + b)$ with $x(t)$ of shape (N, D), $U$ (D, H), $W$ (H, H), $b$ (H,)
+# (as in `bptt_by_hand.py`; `bptt/notation.py` maps these to PyTorch's `weight_ih_l0`, `weight_hh_l0`).
 #
 # Run it as a script (`python tutorials/autograd_from_scratch.py`) or open it as a notebook with jupytext.
 

@@ -234,7 +234,7 @@ H, T_c, DELAY = 32, 30, 2
 
 def delay_batch(batch, rng):
     """x (T, B, 1) Gaussian; target y(t) = x(t − 2): a short memory, learnable by a small RNN."""
-    xb = rng.standard_normal((T_c, batch, 1))
+    xb = rng.standard_normal((T_c, batch, 1)).astype(np.float32)  # the default dtype, as the weights
     yb = np.zeros_like(xb)
     yb[DELAY:] = xb[:-DELAY]
     return tg.tensor(xb), tg.tensor(yb)
@@ -246,7 +246,7 @@ class DelayNet(nn.Module):
         self.rnn, self.readout = nn.RNN(1, H, cell="fused"), nn.Linear(H, 1)
         with tg.no_grad():
             W = self.rnn.weight_hh_l0.data
-            self.rnn.weight_hh_l0.data = W * (rho / np.abs(np.linalg.eigvals(W)).max())
+            self.rnn.weight_hh_l0.data = (W * (rho / np.abs(np.linalg.eigvals(W)).max())).astype(W.dtype)
 
     def forward(self, x):
         return self.readout(self.rnn(x)[0])
@@ -573,10 +573,13 @@ print(f"total time {time.time() - START:.0f} s")
 # ## Exercises
 #
 # 1. Give the LSTM a forget-gate bias of 1 (add 1 to the f block of `bias_hh_l0`, rows H to 2H, as
-#    Jozefowicz et al. 2015 suggest) and rerun the recall task at T = 40. What changes, and why?
-# 2. Train `nn.LeakyRNN(..., learn_alpha=True)` starting from α = 0.5. Does it learn a small α on the
+#    Jozefowicz et al. 2015 suggest) and rerun the recall task at T = 20 and T = 40. Compute
+#    $\sigma(1)^{T}$ and $\sigma(0)^{T}$: what do they say about the cell's memory at initialisation?
+# 2. Rerun section 6 with T = 80 and T = 160. Which remedy runs out first? Relate your answer to α, d and
+#    the longest clock period.
+# 3. Train `nn.LeakyRNN(..., learn_alpha=True)` starting from α = 0.5. Does it learn a small α on the
 #    recall task? Print `layer.leak()` after training.
-# 3. Sweep the spectral radius of the ESN more finely between 0.8 and 1.1, and the input scaling from 0.1 to 2.
+# 4. Sweep the spectral radius of the ESN more finely between 0.8 and 1.1, and the input scaling from 0.1 to 2.
 #    Where is the memory capacity largest? Why does a large input scaling hurt?
-# 4. Repeat section 4 with `optim.Adam` instead of SGD and no clipping. Adam divides by a running
+# 5. Repeat section 4 with `optim.Adam` instead of SGD and no clipping. Adam divides by a running
 #    gradient norm: is that already a form of clipping?
