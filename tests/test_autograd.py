@@ -636,3 +636,12 @@ def test_gradcheck_reports_the_input_and_the_worst_element():
     assert not tg.gradcheck(lambda x: Wrong.apply(x), [leaf([1.0])], raise_exception=False)
     with pytest.raises(TypeError, match="gradcheck needs float64 inputs"):
         tg.gradcheck(lambda x: x * 2, [leaf([1.0], dtype=np.float32)])
+
+
+def test_detect_anomaly_sees_nan_and_inf_in_zero_dim_results():
+    x = tg.tensor(-1.0, requires_grad=True)
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match="NaN first produced by log"):
+        x.log()
+    y = tg.tensor(0.0, requires_grad=True)
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match="Inf first produced by the backward of sqrt"):
+        y.sqrt().backward()

@@ -103,7 +103,8 @@ def where(op: str, scope_path: str) -> str:
 
 
 def check_finite(array, what: str) -> None:
-    if isinstance(array, np.ndarray) and array.dtype.kind in "fc" and not np.isfinite(array).all():
+    # numpy arithmetic on 0-d arrays returns numpy scalars (np.generic): check those too
+    if isinstance(array, (np.ndarray, np.generic)) and array.dtype.kind in "fc" and not np.isfinite(array).all():
         kind = "NaN" if np.isnan(array).any() else "Inf"
         raise FloatingPointError(f"{kind} first produced by {what}")
 

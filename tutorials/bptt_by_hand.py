@@ -240,7 +240,8 @@ try:
     ax.set_title("linear RNN: vanishing (ρ < 1) and exploding (ρ > 1)")
     ax.legend()
     fig.tight_layout()
-    plt.show()
+    fig.savefig("spectral_radius_linear_rnn.png", dpi=110)
+    plt.close(fig)
 except ImportError:
     print("(matplotlib is not installed: no plot)")
 
