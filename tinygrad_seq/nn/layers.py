@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..autograd import current_scope
+from ..autograd import where as located
 from ..tensor import default_rng, get_default_dtype
 from .module import Module, Parameter, uniform_
 
@@ -25,7 +27,7 @@ class Linear(Module):
     def forward(self, x):
         if x.shape[-1] != self.in_features:
             raise ValueError(
-                f"{type(self).__name__}: input has {x.shape[-1]} features (shape {x.shape}), "
+                f"{located(type(self).__name__, current_scope())}: input has {x.shape[-1]} features (shape {x.shape}), "
                 f"expected {self.in_features}"
             )
         y = x @ self.weight.T
