@@ -199,7 +199,9 @@ def from_time_major(out, batch_first, unbatched):
 def initial_state(owner, what, h, expected, unbatched, dtype):
     """Check a user-given initial state against ``expected`` (batched shape); zeros when None."""
     if h is None:
-        return zeros(*expected, dtype=dtype)
+        h = zeros(*expected, dtype=dtype)
+        h.name = "c_0" if "c" in what.split() or what == "c_0" else "h_0"  # the zero state's label in pictures
+        return h
     h = as_tensor(h)
     want = expected[:-2] + expected[-1:] if unbatched else expected
     if h.shape != want:
@@ -387,7 +389,7 @@ class RNNBase(Module):
                 k = layer * self.num_directions + d
                 with scope(f"l{layer}{suffix}"):
                     out, h, c = self._run_direction(
-                        x, h0[k], None if c0 is None else c0[k], f"l{layer}{suffix}", masks, reverse=d == 1
+                        x, _named(h0[k], "h_0"), None if c0 is None else _named(c0[k], "c_0"), f"l{layer}{suffix}", masks, reverse=d == 1
                     )
                 outs.append(out)
                 h_n.append(h)
