@@ -136,7 +136,8 @@ def evaluate(model: CharLM, ids, batch_size: int = 16, seq_len: int = 128) -> di
     finally:
         model.train(was_training)
     loss = total / count
-    return {"loss": loss, "bpc": loss / math.log(2), "perplexity": math.exp(loss), "chars": count}
+    perplexity = math.exp(loss) if loss < 709 else math.inf  # a diverged model's loss overflows exp
+    return {"loss": loss, "bpc": loss / math.log(2), "perplexity": perplexity, "chars": count}
 
 
 def sample(model: CharLM, vocab: Vocab, length: int = 200, prime: str = "", temperature: float = 1.0,
