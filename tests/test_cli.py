@@ -411,6 +411,17 @@ def test_bad_input(workspace, args, words, protect):
     assert not [p for p in os.listdir(workspace) if p.endswith(".tmp")]
 
 
+def test_a_diverging_run_exits_1_and_saves_nothing(workspace):
+    """Not bad input but a failed run: SGD with an absurd step overflows the weights at once."""
+    before = (workspace / "run.npz").read_bytes()
+    r = run_cli(*T, "--optimizer", "sgd", "--lr", "1e300", "--clip", "0", *NEW_RUN, cwd=workspace)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "diverged at step 1" in lines[0] and "--lr" in lines[0] and "run.npz is as it was" in lines[0]
+    assert (workspace / "run.npz").read_bytes() == before
+
+
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
                     reason="root reads a chmod-000 file anyway; unreadable texts are covered by the directory case")
 def test_unreadable_text(workspace):

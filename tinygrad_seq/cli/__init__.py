@@ -1,7 +1,8 @@
 """The ``tinygrad-seq`` command: demo, train, sample, render, check.
 
-Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input (one line
-on stderr, never a traceback), 130 stopped by Ctrl-C (after saving).
+Exit codes: 0 success, 1 a failed check or a diverged training run, 2 bad
+usage or bad input (one line on stderr, never a traceback), 130 stopped by
+Ctrl-C (after saving).
 
 The CLI sits on top of every layer: it imports viz and matplotlib only inside
 the subcommands that draw, so ``tinygrad-seq check`` needs numpy alone.
@@ -21,6 +22,10 @@ RENDERABLE = ("rnn", "lstm", "gru", "seq2seq-attention", "transformer")
 
 class UsageError(Exception):
     """Bad input found by a subcommand: printed as one line, exit code 2."""
+
+
+class RunFailed(Exception):
+    """A run that went wrong without bad input (training diverged): printed as one line, exit code 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,6 +188,12 @@ def main(argv=None) -> int:
         return args.run(args)
     except UsageError as e:
         print(f"tinygrad-seq {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except RunFailed as e:
+        print(f"tinygrad-seq {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except MemoryError as e:  # e.g. --hidden 100000: numpy cannot allocate the weights
+        print(f"tinygrad-seq {args.command}: error: out of memory ({e}); choose smaller sizes", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ntinygrad-seq {args.command}: interrupted", file=sys.stderr)

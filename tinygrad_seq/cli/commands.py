@@ -8,7 +8,9 @@ import signal
 import sys
 import time
 
-from . import UsageError
+import numpy as np
+
+from . import RunFailed, UsageError
 
 # CLI flag -> TrainConfig field
 TRAIN_FLAGS = {
@@ -92,6 +94,7 @@ def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=No
     """Train with a progress bar; the first Ctrl-C stops after the current step (and saves)."""
     bar = _progress_bar(trainer, show_bar, None if time_limit else trainer.config.steps)
     stop = {"asked": False}
+    params, start = trainer.model.parameters(), trainer.step
 
     def on_sigint(signum, frame):
         if stop["asked"]:
@@ -100,6 +103,12 @@ def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=No
         _write(bar, "Ctrl-C: stopping after this step and saving the checkpoint (press again to abort)")
 
     def on_step(info):
+        # stop before a diverged model is saved: raising here skips this step's checkpoint and the final one
+        if not math.isfinite(info["loss"]) or not all(np.isfinite(p.data).all() for p in params):
+            what = f"the loss is {info['loss']}" if not math.isfinite(info["loss"]) else "a weight is no longer finite"
+            saved = (info["step"] - 1) // every * every  # the last periodic save, before the bad step
+            kept = "" if not path else f"; {path} holds step {saved}" if saved > start else f"; {path} is as it was"
+            raise RunFailed(f"training diverged at step {info['step']}: {what}; try a smaller --lr or --clip{kept}")
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{info['loss']:.3f}", bpc=f"{info['bpc']:.3f}",
@@ -114,8 +123,9 @@ def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=No
     every = trainer.config.checkpoint_every or trainer.config.eval_every
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        return trainer.run(on_step=on_step, on_eval=on_eval_, should_stop=lambda: stop["asked"],
-                           checkpoint_path=path, checkpoint_every=every, time_limit=time_limit)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported once, by on_step
+            return trainer.run(on_step=on_step, on_eval=on_eval_, should_stop=lambda: stop["asked"],
+                               checkpoint_path=path, checkpoint_every=every, time_limit=time_limit)
     finally:
         signal.signal(signal.SIGINT, old)
         if bar is not None:
