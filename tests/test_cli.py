@@ -8,6 +8,7 @@ What is checked, beyond "it runs":
 - demo writes and names its pictures, its gradient-check table and its checkpoint;
 - every bad input exits with 2 and ONE line on stderr naming the problem, never a traceback,
   and a failing run leaves the checkpoint it names byte for byte as it was;
+- a diverging run exits with 1 before it saves non-finite weights;
 - a run stopped halfway and resumed ends exactly where an uninterrupted run ends;
 - Ctrl-C (SIGINT) exits with 130 and leaves a checkpoint from which --resume continues.
 """
@@ -91,6 +92,7 @@ def test_train_on_a_text_file(trained):
     folder, path, r = trained
     assert_ok(r)
     assert "held-out bits per character" in r.stdout and "model.npz" in r.stdout
+    assert all(f in r.stdout for f in ("6/6", "loss=", "bpc=", "chars_s=")), "the progress bar's last state"
     ckpt = load_checkpoint(path)
     assert ckpt.step == 6
     assert ckpt.vocab == Vocab.from_text(TEXT)
@@ -465,9 +467,23 @@ def test_resume_gives_the_same_run_as_no_interruption(tmp_path):
     assert whole.model.keys() == split.model.keys()
     for name in whole.model:
         np.testing.assert_array_equal(split.model[name], whole.model[name], err_msg=name)
-    for a, b in zip(whole.extra["state"], split.extra["state"]):
-        np.testing.assert_array_equal(a, b)
-    assert whole.rng == split.rng
+    assert_same_tree(split.optimizer, whole.optimizer, "optimizer")  # Adam's moments and step counts
+    assert_same_tree(split.extra["state"], whole.extra["state"], "carried state")
+    assert whole.rng == split.rng, "the dropout masks' generator is where it would have been"
+
+
+def assert_same_tree(a, b, where):
+    """Nested dicts/lists of arrays and numbers, equal exactly."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            assert_same_tree(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_tree(x, y, f"{where}/{i}")
+    else:
+        np.testing.assert_array_equal(a, b, err_msg=where)
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
