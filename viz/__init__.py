@@ -12,8 +12,16 @@ surface (op, parents, name, scope, shape, data, grad).  graphviz and
 matplotlib are imported here only.
 """
 
-from . import plots
 from .drawing import RendererNotFound, TensorGraph, draw, find_renderer, layout, render
 from .graph import Graph, build
 
 __all__ = ["plots", "draw", "render", "build", "Graph", "TensorGraph", "find_renderer", "layout", "RendererNotFound"]
+
+
+def __getattr__(name):
+    # viz.plots imports matplotlib (about a second): only when a plot is asked for, not for every drawing
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module 'viz' has no attribute {name!r}")
