@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="demo_out", help="folder for the pictures and tables (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a 30-second tour (less training)")
-    p.add_argument("--seconds", type=positive_float, help="training time budget (default 100, or 12 with --quick)")
+    p.add_argument("--seconds", type=positive_float,
+                   help="training time budget in seconds (default 140, or 12 with --quick)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: %(default)s)")
     p.set_defaults(run=_run("demo"))
 

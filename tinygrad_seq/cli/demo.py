@@ -34,14 +34,14 @@ def run(args) -> int:
     if not os.access(out, os.W_OK):
         raise UsageError(f"the output folder {str(out)!r} is not writable")
     viz = _import_viz()
-    seconds = args.seconds or (12.0 if args.quick else 100.0)
+    seconds = args.seconds or (12.0 if args.quick else 140.0)
     hidden = 64 if args.quick else 128
     started = time.perf_counter()
 
     _heading(f"1. Train a character-level LSTM (hidden {hidden}) for {seconds:.0f} s on Python's reference text")
     text = default_corpus()
     config = TrainConfig(model="lstm", hidden_size=hidden, batch_size=32, seq_len=64, steps=10**9,
-                         eval_every=50 if args.quick else 150, lr=3e-3, seed=args.seed)
+                         eval_every=50 if args.quick else 200, seed=args.seed)
     trainer = Trainer(config, text)
     print(f"{len(text):,} characters, a vocabulary of {len(trainer.vocab)}; the last "
           f"{len(trainer.val_ids):,} are held out to measure bits per character.")
