@@ -267,7 +267,8 @@ def test_hostile_names_render_as_text():
         plain = parse_dot(viz.draw((h2 * 2.0).sum()).source)
     dot = parse_dot(g.source)
     # nothing injected: the same nodes and edges as with plain names
-    assert (len(dot["nodes"]), len(dot["edges"])) == (len(plain["nodes"]), len(plain["edges"])) == (6, 5)  # W, x, matmul, h, mul, sum
+    # W, x, matmul, h, mul, sum
+    assert (len(dot["nodes"]), len(dot["edges"])) == (len(plain["nodes"]), len(plain["edges"])) == (6, 5)
     assert "evil" not in dot["nodes"]
     svg = parse_svg(g.pipe(format="svg"))
     assert (len(svg["node"]), len(svg["edge"]), len(svg["cluster"])) == (6, 5, 1)

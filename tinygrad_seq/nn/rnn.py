@@ -388,9 +388,8 @@ class RNNBase(Module):
             for d, suffix in enumerate(("", "_reverse")[:self.num_directions]):
                 k = layer * self.num_directions + d
                 with scope(f"l{layer}{suffix}"):
-                    out, h, c = self._run_direction(
-                        x, _named(h0[k], "h_0"), None if c0 is None else _named(c0[k], "c_0"), f"l{layer}{suffix}", masks, reverse=d == 1
-                    )
+                    h, c = _named(h0[k], "h_0"), None if c0 is None else _named(c0[k], "c_0")
+                    out, h, c = self._run_direction(x, h, c, f"l{layer}{suffix}", masks, reverse=d == 1)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)
