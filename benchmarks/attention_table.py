@@ -103,7 +103,7 @@ def main():
     for kind in args.models.split(","):
         tg.manual_seed(args.seed)
         model, lr = build(kind, len(task.vocab), args)
-        n_params = sum(p.size for p in model.parameters())
+        n_params = sum(p.numel() for p in model.parameters())
         stats = train_translation(model, train, steps=args.steps, batch_size=args.batch_size, lr=lr, seed=args.seed)
         acc = evaluate_translation(model, test)
         by_len = []

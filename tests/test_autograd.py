@@ -542,7 +542,8 @@ def test_scopes_names_ops_and_parents_are_recorded():
 
 def test_tensor_api_conversions():
     x = tg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-    assert x.shape == (2, 3) and x.ndim == 2 and x.dim() == 2 and x.size == 6 and x.numel() == 6 and len(x) == 2
+    assert x.shape == (2, 3) and x.ndim == 2 and x.dim() == 2
+    assert x.size() == (2, 3) and x.size(-1) == 3 and x.numel() == 6 and len(x) == 2
     assert x.dtype == np.float32
     np.testing.assert_array_equal(np.asarray(x), x.numpy())
     assert np.asarray(x, dtype=np.float64).dtype == np.float64

@@ -85,7 +85,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not o.requires_grad:
             raise RuntimeError(f"grad: an output (shape {o.shape}) does not require grad")
         if g is None:
-            if o.size != 1:
+            if o.numel() != 1:
                 raise RuntimeError(f"grad: output of shape {o.shape} is not a scalar; pass grad_outputs")
             g = Tensor(np.ones_like(o.data))
         seeds.append(g if isinstance(g, Tensor) else Tensor(g))

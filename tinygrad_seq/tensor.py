@@ -252,7 +252,10 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
+
+    def size(self, dim=None):
+        """The shape, or one dim's length, as ``torch.Tensor.size`` (the element count is ``numel()``)."""
+        return self.data.shape if dim is None else self.data.shape[dim]
 
     def dim(self):
         return self.data.ndim

@@ -231,8 +231,8 @@ def find_losses(roots: list, ins: dict) -> set:
     total was formed (a chain of +, or a stack and a sum), and nothing further
     back (an o(t), or the unreduced cross-entropy inside L(t), is not marked).
     """
-    losses, seen = {id(r) for r in roots if r.size == 1 and r.op is not None}, set()
-    stack = [r for r in roots if r.size == 1]
+    losses, seen = {id(r) for r in roots if r.numel() == 1 and r.op is not None}, set()
+    stack = [r for r in roots if r.numel() == 1]
     while stack:
         t = stack.pop()
         if id(t) in seen or t.op not in SUMMING_OPS:
@@ -240,7 +240,7 @@ def find_losses(roots: list, ins: dict) -> set:
         seen.add(id(t))
         terms = ins[id(t)]
         for a in terms:
-            if t.op in COMBINING_OPS and a.size == 1 and a.op is not None:
+            if t.op in COMBINING_OPS and a.numel() == 1 and a.op is not None:
                 losses.add(id(a))
             stack.append(a)
     return losses
@@ -456,7 +456,7 @@ def gradient_norms(roots: list, tensors: list) -> dict:
     import tinygrad_seq as tg
 
     wanted = [t for t in tensors if t.requires_grad]
-    if len(roots) == 1 and roots[0].size == 1 and roots[0].requires_grad and wanted:
+    if len(roots) == 1 and roots[0].numel() == 1 and roots[0].requires_grad and wanted:
         try:
             grads = tg.grad(roots[0], wanted, retain_graph=True, allow_unused=True)
             return {id(t): float(np.linalg.norm(g.data)) for t, g in zip(wanted, grads) if g is not None}

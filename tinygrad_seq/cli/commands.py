@@ -62,7 +62,7 @@ def train(args) -> int:
     c = trainer.config
     source = "Python's reference text (pydoc_data.topics)" if args.text is None else repr(args.text)
     print(f"training a {c.num_layers}-layer {c.model.upper()} (hidden {c.hidden_size}, "
-          f"{sum(p.size for p in trainer.model.parameters()):,} parameters) on {source}: "
+          f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters) on {source}: "
           f"{len(trainer.train_ids):,} characters to learn from, {len(trainer.val_ids):,} held out, "
           f"vocabulary of {len(trainer.vocab)}")
     if trainer.step:
