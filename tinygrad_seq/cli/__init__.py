@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a small character-level LSTM on Python's own reference text (shipped with every\n"
         "CPython), print samples before and after, and write the unrolled graph, the gradient-flow\n"
         "plot and the BPTT gradient check into --out.",
-        epilog="examples:\n  tinygrad-seq demo\n  tinygrad-seq demo --quick --out /tmp/tour",
+        epilog="examples:\n  tinygrad-seq demo\n  tinygrad-seq demo --quick --out tour",
     )
     p.add_argument("--out", default="demo_out", help="folder for the pictures and tables (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="a 30-second tour (less training)")
