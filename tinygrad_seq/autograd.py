@@ -97,7 +97,7 @@ def current_scope() -> str:
     return state.scope
 
 
-def where(op: str, scope_path: str) -> str:
+def located(op: str, scope_path: str) -> str:
     """``'matmul in RNN/t=4'``: how error messages name the place of an op."""
     return f"{op} in {scope_path}" if scope_path else op
 
@@ -148,7 +148,7 @@ def unbroadcast(g, shape, fn=None):
         return g
     lead = g.ndim - len(shape)
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
-        op = "a rule" if fn is None else f"the backward of {where(fn.op, fn.scope)}"
+        op = "a rule" if fn is None else f"the backward of {located(fn.op, fn.scope)}"
         raise RuntimeError(f"{op} returned a gradient of shape {g.shape} for an input of shape {shape}")
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
     if axes:
@@ -208,7 +208,7 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                     if ga.dtype != a.data.dtype:  # e.g. float32 input, float64 result: PyTorch keeps the input's
                         ga = ga.to(a.data.dtype) if create_graph else ga.astype(a.data.dtype)
                     if state.anomaly:
-                        check_finite(ga.data if create_graph else ga, f"the backward of {where(fn.op, fn.scope)}")
+                        check_finite(ga.data if create_graph else ga, f"the backward of {located(fn.op, fn.scope)}")
                     prev = grads.get(id(a))
                     grads[id(a)] = ga if prev is None else prev + ga
                 if not retain_graph:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from . import ops
-from .autograd import state, where
+from .autograd import located, state
 from .tensor import Tensor, default_rng, relu, sigmoid, tanh  # noqa: F401  (re-exported)
 
 __all__ = [
@@ -55,14 +55,14 @@ def _class_targets(op, logits, target):
     logits = _t(logits)
     target = np.asarray(target.data if isinstance(target, Tensor) else target)
     if target.dtype.kind not in "iu":
-        raise TypeError(f"{where(op, state.scope)}: targets must be integer class indices, got dtype {target.dtype}")
+        raise TypeError(f"{located(op, state.scope)}: targets must be integer class indices, got dtype {target.dtype}")
     if logits.ndim == 1:
         expect = ()
     else:
         expect = (logits.shape[0],) + logits.shape[2:]
     if target.shape != expect:
         raise ValueError(
-            f"{where(op, state.scope)}: logits of shape {logits.shape} need targets of shape {expect}, "
+            f"{located(op, state.scope)}: logits of shape {logits.shape} need targets of shape {expect}, "
             f"got {target.shape}"
         )
     out_shape = target.shape
@@ -96,7 +96,7 @@ def _kept_targets(op, target, ignore_index, n_classes):
     bad = keep & ((target < 0) | (target >= n_classes))
     if bad.any():
         raise IndexError(
-            f"{where(op, state.scope)}: target {int(target[bad][0])} is not a class index in [0, {n_classes})"
+            f"{located(op, state.scope)}: target {int(target[bad][0])} is not a class index in [0, {n_classes})"
         )
     return keep
 
@@ -117,7 +117,7 @@ def mse_loss(input, target, reduction="mean"):
     input, target = _t(input), _t(target)
     if input.shape != target.shape:
         raise ValueError(
-            f"{where('mse_loss', state.scope)}: input shape {input.shape} and target shape {target.shape} differ"
+            f"{located('mse_loss', state.scope)}: input shape {input.shape} and target shape {target.shape} differ"
         )
     d = input - target
     return _reduce(d * d, reduction)
@@ -145,7 +145,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(
-            f"{where('layer_norm', state.scope)}: input shape {x.shape} does not end in "
+            f"{located('layer_norm', state.scope)}: input shape {x.shape} does not end in "
             f"normalized_shape {normalized_shape}"
         )
     axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
@@ -176,11 +176,11 @@ def embedding(input, weight):
     """Rows of ``weight`` (num_embeddings, dim) picked by the integer ``input``; repeated rows add gradients."""
     idx = np.asarray(input.data if isinstance(input, Tensor) else input)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{where('embedding', state.scope)}: indices must be integers, got dtype {idx.dtype}")
+        raise TypeError(f"{located('embedding', state.scope)}: indices must be integers, got dtype {idx.dtype}")
     n = weight.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(
-            f"{where('embedding', state.scope)}: index out of range [0, {n}): got {idx.min()}..{idx.max()}"
+            f"{located('embedding', state.scope)}: index out of range [0, {n}): got {idx.min()}..{idx.max()}"
         )
     return weight[idx]
 
@@ -222,14 +222,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     query, key, value = _t(query), _t(key), _t(value)
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise ValueError(
-            f"{where('scaled_dot_product_attention', state.scope)}: query, key and value need at least 2 dims "
+            f"{located('scaled_dot_product_attention', state.scope)}: query, key and value need at least 2 dims "
             f"(..., L, E); got {query.shape}, {key.shape}, {value.shape}"
         )
     L, E = query.shape[-2:]
     S = key.shape[-2]
     if key.shape[-1] != E or value.shape[-2] != S:
         raise ValueError(
-            f"{where('scaled_dot_product_attention', state.scope)}: query {query.shape}, key {key.shape} and "
+            f"{located('scaled_dot_product_attention', state.scope)}: query {query.shape}, key {key.shape} and "
             f"value {value.shape} do not fit: need query (..., L, E), key (..., S, E), value (..., S, Ev)"
         )
     if is_causal and attn_mask is not None:

@@ -18,8 +18,7 @@ import numbers
 
 import numpy as np
 
-from .autograd import check_finite, run_backward, state
-from .autograd import where as located  # "matmul in RNN/t=4" (the name `where` is the op below)
+from .autograd import check_finite, located, run_backward, state  # located: "matmul in RNN/t=4"
 
 # --------------------------------------------------------------------------- dtypes and random numbers
 

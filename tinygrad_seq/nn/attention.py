@@ -46,7 +46,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..autograd import scope, state, where
+from ..autograd import located, scope, state
 from ..tensor import Tensor, cat, default_rng, get_default_dtype
 from .layers import Linear
 from .module import Module, Parameter
@@ -76,7 +76,7 @@ def causal_mask(T, S=None) -> np.ndarray:
 def _here(layer):
     """``'Attention in Seq2Seq/attention'``: the layer and the scope it runs in, for error messages."""
     path = state.scope
-    return path if path == layer or path.endswith("/" + layer) else where(layer, path)
+    return path if path == layer or path.endswith("/" + layer) else located(layer, path)
 
 
 def _mask_array(mask, name, layer):

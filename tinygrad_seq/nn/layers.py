@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..autograd import current_scope
-from ..autograd import where as located
+from ..autograd import current_scope, located
 from ..tensor import default_rng, get_default_dtype
 from .module import Module, Parameter, uniform_
 

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from ..autograd import scope, state, where
+from ..autograd import located, scope, state
 from ..functional import gelu
 from ..tensor import Tensor, default_rng, get_default_dtype
 from .attention import MultiheadAttention, _linear
@@ -81,7 +81,7 @@ class PositionalEncoding(Module):
         S = x.shape[1] if self.batch_first else x.shape[0]
         if S > self.pe.shape[0]:
             raise ValueError(
-                f"{where('PositionalEncoding', state.scope)}: sequence length {S} > max_len {self.pe.shape[0]}"
+                f"{located('PositionalEncoding', state.scope)}: sequence length {S} > max_len {self.pe.shape[0]}"
             )
         pe = self.pe.data[:S].astype(x.dtype)
         return self.dropout(x + (pe[None] if self.batch_first else pe[:, None]))
@@ -104,7 +104,7 @@ class LearnedPositionalEncoding(Module):
         S = x.shape[1] if self.batch_first else x.shape[0]
         if S > self.max_len:
             raise ValueError(
-                f"{where('LearnedPositionalEncoding', state.scope)}: sequence length {S} > max_len {self.max_len}"
+                f"{located('LearnedPositionalEncoding', state.scope)}: sequence length {S} > max_len {self.max_len}"
             )
         p = self.embedding(np.arange(S))
         return self.dropout(x + (p.unsqueeze(0) if self.batch_first else p.unsqueeze(1)))
@@ -296,10 +296,10 @@ class Transformer(Module):
                 memory_is_causal=False):
         batch_axis = 0 if self.batch_first else 1
         if src.ndim == 3 and src.shape[batch_axis] != tgt.shape[batch_axis]:
-            raise ValueError(f"{where('Transformer', state.scope)}: src {src.shape} and tgt {tgt.shape} "
+            raise ValueError(f"{located('Transformer', state.scope)}: src {src.shape} and tgt {tgt.shape} "
                              "have different batch sizes")
         if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
-            raise ValueError(f"{where('Transformer', state.scope)}: src {src.shape} and tgt {tgt.shape} "
+            raise ValueError(f"{located('Transformer', state.scope)}: src {src.shape} and tgt {tgt.shape} "
                              f"must have d_model = {self.d_model} features")
         memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
         return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
