@@ -216,6 +216,7 @@ def test_killed_writer_never_leaves_a_broken_checkpoint(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
     ckpt = load_checkpoint(path)
     assert (ckpt.model["w"] == ckpt.step).all()
 

@@ -241,17 +241,18 @@ def load_checkpoint(path) -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint``; ``CheckpointError`` if it cannot be."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:
+        with open(name, "rb") as f:  # our own handle: closed even when numpy gives up half way
             magic = f.read(6)
-        if not magic.startswith((b"PK\x03\x04", b"\x93NUMPY")):  # else np.load would call it a pickle
-            raise CheckpointError(f"checkpoint {name!r} is corrupt or not a .npz file (it does not start as a zip)")
-        z = np.load(name, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{name!r} is a single .npy array, not a tinygrad_seq checkpoint")
-        with z:
-            if _HEADER not in z.files:
-                raise CheckpointError(f"{name!r} is not a tinygrad_seq checkpoint (no {_HEADER!r} entry)")
-            arrays = {k: z[k] for k in z.files}  # reading every member checks every CRC
+            if not magic.startswith((b"PK\x03\x04", b"\x93NUMPY")):  # else np.load would call it a pickle
+                raise CheckpointError(f"checkpoint {name!r} is corrupt or not a .npz file (it does not start as a zip)")
+            f.seek(0)
+            z = np.load(f, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise CheckpointError(f"{name!r} is a single .npy array, not a tinygrad_seq checkpoint")
+            with z:
+                if _HEADER not in z.files:
+                    raise CheckpointError(f"{name!r} is not a tinygrad_seq checkpoint (no {_HEADER!r} entry)")
+                arrays = {k: z[k] for k in z.files}  # reading every member checks every CRC
     except CheckpointError:
         raise
     except FileNotFoundError:
