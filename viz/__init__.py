@@ -5,6 +5,7 @@
     viz.render(loss, "rnn.svg")             # or .png / .dot
     viz.render(loss, "lstm.svg", collapse="t=*")     # each time step as one box
     viz.render(loss, "grad.svg", backward=True)      # the gradient flow, ‖∂L/∂·‖ on the arrows
+    viz.show(fig_or_graph, "file.png")      # inline in a notebook, and saved to the file
     fig = viz.plots.gradient_flow(curves)            # matplotlib Figures for the lecture's plots
 
 The engine never imports viz; viz reads the graph through Tensor's public
@@ -12,10 +13,13 @@ surface (op, parents, name, scope, shape, data, grad).  graphviz and
 matplotlib are imported here only.
 """
 
+from .display import show
 from .drawing import RendererNotFound, TensorGraph, draw, find_renderer, layout, render
 from .graph import Graph, build
 
-__all__ = ["plots", "draw", "render", "build", "Graph", "TensorGraph", "find_renderer", "layout", "RendererNotFound"]
+__all__ = [
+    "plots", "draw", "render", "show", "build", "Graph", "TensorGraph", "find_renderer", "layout", "RendererNotFound",
+]
 
 
 def __getattr__(name):
