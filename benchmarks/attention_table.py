@@ -37,13 +37,9 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinygrad_seq as tg  # noqa: E402
-from tinygrad_seq.nn.seq2seq_attention import (  # noqa: E402
-    AttentionSeq2Seq,
-    TransformerSeq2Seq,
-    evaluate_translation,
-    train_translation,
-)
+from tinygrad_seq.nn.seq2seq_attention import AttentionSeq2Seq, TransformerSeq2Seq  # noqa: E402
 from tinygrad_seq.tasks import ReverseTask, Seq2SeqData, alignment_accuracy  # noqa: E402
+from tinygrad_seq.translation import evaluate_translation, train_translation  # noqa: E402
 
 MODELS = ("none", "additive", "dot", "local-p", "transformer")
 

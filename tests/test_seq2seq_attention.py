@@ -7,12 +7,7 @@ import numpy as np
 import pytest
 
 import tinygrad_seq as tg
-from tinygrad_seq.nn.seq2seq_attention import (
-    AttentionSeq2Seq,
-    TransformerSeq2Seq,
-    evaluate_translation,
-    train_translation,
-)
+from tinygrad_seq.nn.seq2seq_attention import AttentionSeq2Seq, TransformerSeq2Seq
 from tinygrad_seq.tasks import (
     BOS,
     EOS,
@@ -24,6 +19,7 @@ from tinygrad_seq.tasks import (
     exact_match,
     make_batch,
 )
+from tinygrad_seq.translation import evaluate_translation, train_translation
 
 FAST = os.environ.get("TGS_FAST") == "1"
 V = 13  # PAD, BOS, EOS and ten digits

@@ -31,12 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .nn.seq2seq_attention import BOS, EOS, PAD  # the models' conventions
+
 __all__ = [
     "PAD", "BOS", "EOS", "Vocabulary", "Batch", "Seq2SeqData", "TranslationTask", "ReverseTask", "SortTask",
     "DateTask", "exact_match", "alignment_accuracy",
 ]
 
-PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<bos>", "<eos>")
 
 

@@ -39,13 +39,9 @@ import tinygrad_seq as tg  # noqa: E402
 import tinygrad_seq.functional as F  # noqa: E402
 from tinygrad_seq import nn  # noqa: E402
 from tinygrad_seq.nn.attention import padding_mask, reinforce_loss  # noqa: E402
-from tinygrad_seq.nn.seq2seq_attention import (  # noqa: E402
-    AttentionSeq2Seq,
-    TransformerSeq2Seq,
-    evaluate_translation,
-    train_translation,
-)
+from tinygrad_seq.nn.seq2seq_attention import AttentionSeq2Seq, TransformerSeq2Seq  # noqa: E402
 from tinygrad_seq.tasks import ReverseTask, alignment_accuracy  # noqa: E402
+from tinygrad_seq.translation import evaluate_translation, train_translation  # noqa: E402
 
 FAST = os.environ.get("TGS_FAST") == "1"
 OUT = pathlib.Path("attention_out")

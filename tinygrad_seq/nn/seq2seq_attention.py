@@ -21,21 +21,16 @@ the same sizes.
 All models take time-major token batches (``tinygrad_seq.tasks``): src (S, B),
 src_lengths (B,), tgt_in (T, B) starting with BOS; they return logits (T, B, V)
 and keep ``last_alignment`` (B, T, S), the weights α of the last forward, for viz.
-``train_translation`` and ``evaluate_translation`` run a training budget and
-measure exact-match accuracy.
+Token ids 0, 1, 2 are PAD, BOS and EOS (``tinygrad_seq.tasks`` makes data in this convention);
+the training loop and the exact-match score are in ``tinygrad_seq.translation``.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from .. import functional as F
 from ..autograd import no_grad, scope
-from ..optim import Adam, clip_grad_norm_
-from ..tasks import BOS, EOS, PAD, exact_match
-from ..tensor import Tensor, cat, default_rng, stack
+from ..tensor import Tensor, cat, stack
 from .attention import Attention, LocalAttention, padding_mask
 from .fused import TimeSteps
 from .layers import Embedding, Linear
@@ -43,10 +38,9 @@ from .module import Module
 from .rnn import GRU, GRUCell
 from .transformer import PositionalEncoding, Transformer
 
-__all__ = [
-    "BidirectionalEncoder", "AttentionDecoder", "AttentionSeq2Seq", "TransformerSeq2Seq",
-    "train_translation", "evaluate_translation",
-]
+__all__ = ["PAD", "BOS", "EOS", "BidirectionalEncoder", "AttentionDecoder", "AttentionSeq2Seq", "TransformerSeq2Seq"]
+
+PAD, BOS, EOS = 0, 1, 2  # padding, begin and end of a sequence
 
 ATTENTIONS = ("additive", "dot", "general", "scaled_dot", "cosine", "location", "local-p", "local-m", None)
 
@@ -234,49 +228,3 @@ def _until_eos(rows):
         row = list(row)
         out.append([int(i) for i in row[: row.index(EOS)]] if EOS in row else [int(i) for i in row])
     return out
-
-
-# --------------------------------------------------------------------------- training and evaluation
-
-
-def evaluate_translation(model, data, batch_size=256):
-    """Exact-match accuracy of greedy decoding on a Seq2SeqData."""
-    model.eval()
-    predictions, targets = [], []
-    for batch in data.batches(batch_size, shuffle=False):
-        max_len = max(len(t) for _, t in batch.pairs) + 1
-        predictions += model.greedy_decode(batch.src, batch.src_lengths, max_len)
-        targets += [t for _, t in batch.pairs]
-    model.train()
-    return exact_match(predictions, targets)
-
-
-def train_translation(model, data, steps=None, seconds=None, batch_size=32, lr=1e-2, clip=1.0, seed=0, log=None):
-    """Adam on the teacher-forced cross-entropy, for ``steps`` updates or ``seconds`` of wall time.
-
-    data: a Seq2SeqData, read in shuffled passes.  Returns a dict with the number of steps,
-    the wall time and the mean loss of the last 20 steps.  ``log(step, loss)`` is called every 50 steps.
-    """
-    if steps is None and seconds is None:
-        raise ValueError("train_translation: give steps or seconds (the budget)")
-    opt = Adam(model.parameters(), lr=lr)
-    rng = default_rng()
-    start, step, losses, epoch = time.perf_counter(), 0, [], 0
-    model.train()
-    while True:
-        for batch in data.batches(batch_size, seed=int(rng.integers(2**31)) + epoch):
-            logits = model(batch.src, batch.src_lengths, batch.tgt_in)
-            V = logits.shape[-1]
-            loss = F.cross_entropy(logits.reshape(-1, V), batch.tgt_out.reshape(-1), ignore_index=PAD)
-            opt.zero_grad()
-            loss.backward()
-            clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            step += 1
-            losses.append(loss.item())
-            if log is not None and step % 50 == 0:
-                log(step, float(np.mean(losses[-50:])))
-            elapsed = time.perf_counter() - start
-            if (steps is not None and step >= steps) or (seconds is not None and elapsed >= seconds):
-                return {"steps": step, "seconds": elapsed, "loss": float(np.mean(losses[-20:]))}
-        epoch += 1
