@@ -13,8 +13,8 @@ import pytest
 import tinygrad_seq as tg
 from tinygrad_seq import nn, optim
 from tinygrad_seq.checkpoint import CheckpointError, atomic_write, load_checkpoint, save_checkpoint
+from tinygrad_seq.creation import default_rng
 from tinygrad_seq.data import Vocab
-from tinygrad_seq.tensor import default_rng
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

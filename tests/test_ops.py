@@ -27,6 +27,8 @@ from tests.strategies import (
     shapes,
     uniform,
 )
+from tinygrad_seq import ops
+from tinygrad_seq.nn import fused
 
 CASES = {}
 
@@ -353,6 +355,45 @@ def _(draw):
     ), [uniform(rng, (3, 3), -0.5, 0.5), uniform(rng, (3, 3), -0.5, 0.5), uniform(rng, (3,))]
 
 
+@case("time_steps")
+def _(draw):
+    """Reading a sequence one step at a time (ops.TimeSteps: one unbind node, a select per step)."""
+    rng = draw(rngs())
+    steps, batch = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    order = draw(st.permutations(range(steps)))  # steps read in any order, some twice
+    weights = uniform(rng, (steps,))
+
+    def read(x):
+        seq = ops.TimeSteps(x)
+        return tg.stack([seq[t] * float(weights[t]) + seq[order[t]] for t in range(steps)])
+
+    return read, [uniform(rng, (steps, batch, 3))]
+
+
+def _fused_case(name, step, gates, extra=()):
+    @case(name)
+    def _(draw):
+        """One fused step (nn/fused.py): its backward is the analytic formula, its second derivative too."""
+        rng = draw(rngs())
+        B, H = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        arrays = [uniform(rng, (B, gates * H)), uniform(rng, (B, H), -0.8, 0.8)]
+        arrays += [uniform(rng, (B, H)) for _ in extra] + [uniform(rng, (gates * H, H), -0.6, 0.6)]
+        return step, arrays
+
+
+_fused_case("rnn_cell", lambda x, h, w: fused.RNNStep.apply(x, h, w, nonlinearity="tanh"), 1)
+_fused_case("lstm_cell", lambda x, h, c, w: fused.LSTMStep.apply(x, h, c, w), 4, extra=("c",))
+
+
+@case("gru_cell")
+def _(draw):
+    rng = draw(rngs())
+    B, H = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    arrays = [uniform(rng, (B, 3 * H)), uniform(rng, (B, H), -0.8, 0.8), uniform(rng, (3 * H, H), -0.6, 0.6),
+              uniform(rng, (3 * H,))]
+    return (lambda x, h, w, b: fused.GRUStep.apply(x, h, w, b)), arrays
+
+
 def _unroll(W, U, b, xs):
     h = tg.zeros(2, 3, dtype=np.float64)
     outs = []
@@ -412,10 +453,9 @@ def _ops_in_graph(tensors):
 
 @settings(max_examples=1, database=None)
 @given(data=st.data())
-def test_every_op_in_ops_py_has_a_case(data):
-    """Each Function of ops.py occurs, forward or in a create_graph backward, in some case above."""
-    from tinygrad_seq import ops
-
+def test_every_function_of_the_package_has_a_case(data):
+    """Each Function of the package (ops.py, nn/fused.py, ...) occurs, forward or in a create_graph backward,
+    in some case above."""
     reached = set()
     for strategy in CASES.values():
         fn, arrays = data.draw(strategy)
@@ -424,8 +464,15 @@ def test_every_op_in_ops_py_has_a_case(data):
         loss = sum((o * o).sum() for o in outs)  # its gradient depends on the inputs: backward is recorded
         grads = tg.grad(loss, inputs, create_graph=True, allow_unused=True)
         reached |= _ops_in_graph(outs + [g for g in grads if g is not None])
-    in_table = {
-        c.op for c in vars(ops).values() if isinstance(c, type) and issubclass(c, tg.Function) and c is not tg.Function
-    }
+    import tinygrad_seq.bptt  # noqa: F401  (import every part of the package that could define a Function)
+    import tinygrad_seq.nn  # noqa: F401
+
+    defined, todo = set(), list(tg.Function.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        if cls.__module__.startswith("tinygrad_seq."):
+            defined.add(cls.op)
+        todo += cls.__subclasses__()
+    assert {"add", "lstm_cell", "select"} <= defined  # the search itself works
     elsewhere = {"cast": "test_autograd.py", "cross_entropy": "test_functional.py"}
-    assert in_table - reached - set(elsewhere) == set()
+    assert defined - reached - set(elsewhere) == set()

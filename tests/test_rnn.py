@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import tinygrad_seq as tg
 from tinygrad_seq import nn
-from tinygrad_seq.nn.fused import TimeSteps
+from tinygrad_seq.ops import TimeSteps
 
 UNROLLED = {
     "RNN_tanh": lambda **kw: nn.RNN(3, 4, nonlinearity="tanh", **kw),

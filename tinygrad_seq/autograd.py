@@ -14,7 +14,6 @@ Both passes keep an explicit stack, so a 100,000-step unroll needs no recursion.
 from __future__ import annotations
 
 import contextlib
-import math
 
 import numpy as np
 
@@ -34,25 +33,24 @@ state = _State()
 
 
 @contextlib.contextmanager
-def no_grad():
-    """Run ops without recording them (evaluation, optimizer updates)."""
+def set_grad_enabled(mode: bool):
+    """Record ops for backward (True) or not (False) inside the block, as ``torch.set_grad_enabled``."""
     before = state.grad_enabled
-    state.grad_enabled = False
+    state.grad_enabled = bool(mode)
     try:
         yield
     finally:
         state.grad_enabled = before
 
 
-@contextlib.contextmanager
+def no_grad():
+    """Run ops without recording them (evaluation, optimizer updates); also a decorator."""
+    return set_grad_enabled(False)
+
+
 def enable_grad():
     """Record ops again inside a `no_grad()` block."""
-    before = state.grad_enabled
-    state.grad_enabled = True
-    try:
-        yield
-    finally:
-        state.grad_enabled = before
+    return set_grad_enabled(True)
 
 
 def is_grad_enabled() -> bool:
@@ -102,9 +100,10 @@ def located(op: str, scope_path: str) -> str:
     return f"{op} in {scope_path}" if scope_path else op
 
 
-def check_finite(array, what: str) -> None:
-    # numpy arithmetic on 0-d arrays returns numpy scalars (np.generic): check those too
-    if isinstance(array, (np.ndarray, np.generic)) and array.dtype.kind in "fc" and not np.isfinite(array).all():
+def check_finite(value, what: str) -> None:
+    """Raise FloatingPointError naming ``what`` if ``value`` (an array, a numpy scalar or a Tensor) is not finite."""
+    array = np.asarray(value)  # a Tensor gives its array; a numpy scalar (0-d arithmetic) a 0-d array
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
         kind = "NaN" if np.isnan(array).any() else "Inf"
         raise FloatingPointError(f"{kind} first produced by {what}")
 
@@ -161,7 +160,8 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
 
     With ``inputs=None`` the gradients are added into ``.grad`` of every leaf
     that requires grad (and of tensors that called ``retain_grad()``); with a
-    list of ``inputs`` they are returned instead, in that order.
+    list of ``inputs`` they are returned instead, in that order (arrays, or
+    Tensors with ``create_graph``; None for an input the roots do not reach).
 
     The walk visits a tensor once all the ops that used it have sent their
     share of its gradient (``count_uses``), so every tensor is visited once,
@@ -171,178 +171,59 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     ``create_graph=True`` the same rules run on Tensors, so the gradient is
     itself a graph that can be differentiated again.
     """
-    from .tensor import Tensor
-
     uses = count_uses(roots)
+    grads = seed(roots, root_grads, create_graph)
+    ready = [r for r in {id(r): r for r in roots}.values() if uses[id(r)] == 0]
+    wanted = None if inputs is None else {id(t): None for t in inputs}
+    with set_grad_enabled(create_graph):  # the rules' own ops are recorded only to differentiate them again
+        while ready:
+            t = ready.pop()
+            fn, g = t._ctx, grads.pop(id(t), None)
+            if g is not None:
+                if t._hooks:
+                    g = t._run_hooks(g, create_graph)
+                keep(t, g, wanted, create_graph)
+                if fn is not None:
+                    send_to_inputs(fn, t, g, grads, create_graph, retain_graph)
+            if fn is not None:
+                for p in fn.parents:  # a parent is ready once every op that used it has sent its share
+                    uses[id(p)] -= 1
+                    if uses[id(p)] == 0:
+                        ready.append(p)
+    return None if wanted is None else [wanted[id(t)] for t in inputs]
+
+
+def seed(roots, root_grads, create_graph):
+    """The gradients the walk starts from: ``{id(root): its gradient}`` (a root given twice gets the sum)."""
     grads = {}
     for r, g in zip(roots, root_grads):
         g = g if create_graph else g.data
         grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
-    ready = [r for r in {id(r): r for r in roots}.values() if uses[id(r)] == 0]
-    wanted = None if inputs is None else {id(t): None for t in inputs}
-
-    before = state.grad_enabled
-    state.grad_enabled = create_graph
-    try:
-        while ready:
-            t = ready.pop()
-            g = grads.pop(id(t), None)
-            fn = t._ctx
-            if g is not None:
-                if t._hooks:
-                    g = _run_hooks(t, g, create_graph)
-                if wanted is not None:
-                    if id(t) in wanted:  # (a copy: g may be a read-only broadcast view)
-                        wanted[id(t)] = g if create_graph else Tensor(np.array(g, dtype=t.data.dtype))
-                elif fn is None or t._retains_grad:
-                    _accumulate(t, g, create_graph)
-            if fn is None:
-                continue
-            if g is not None:
-                ins, out = fn.saved_inputs(t, as_tensors=create_graph)
-                for a, ga in zip(fn.inputs, fn.backward(g, *ins, out)):
-                    if ga is None or not isinstance(a, Tensor) or not a.requires_grad:
-                        continue
-                    if ga.shape != a.data.shape:
-                        ga = unbroadcast(ga, a.data.shape, fn)
-                    if ga.dtype != a.data.dtype:  # e.g. float32 input, float64 result: PyTorch keeps the input's
-                        ga = ga.to(a.data.dtype) if create_graph else ga.astype(a.data.dtype)
-                    if state.anomaly:
-                        check_finite(ga.data if create_graph else ga, f"the backward of {located(fn.op, fn.scope)}")
-                    prev = grads.get(id(a))
-                    grads[id(a)] = ga if prev is None else prev + ga
-                if not retain_graph:
-                    fn.release()
-            for p in fn.parents:
-                left = uses[id(p)] - 1
-                uses[id(p)] = left
-                if left == 0:
-                    ready.append(p)
-    finally:
-        state.grad_enabled = before
-
-    if wanted is None:
-        return None
-    result = []
-    for t in inputs:
-        g = wanted[id(t)]
-        if g is None and not allow_unused:
-            raise RuntimeError(
-                "grad: one of the inputs was not used to compute the outputs "
-                f"(input named {t.name!r}, shape {t.shape}); pass allow_unused=True to get None for it"
-            )
-        result.append(g)
-    return result
+    return grads
 
 
-def _run_hooks(t, g, create_graph):
-    from .tensor import Tensor
-
-    for hook in t._hooks:
-        res = hook(g if create_graph else Tensor(g))
-        if res is not None:
-            g = res if create_graph else res.data
-    return g
-
-
-def _accumulate(t, g, create_graph):
-    from .tensor import Tensor
-
-    if create_graph:
-        t.grad = g if t.grad is None else t.grad + g
-    elif t.grad is None:
-        # a copy: the same array may be handed to several inputs (e.g. by add)
-        t.grad = Tensor(np.array(g, dtype=t.data.dtype))
-    else:
-        t.grad = Tensor(t.grad.data + g)
+def keep(t, g, wanted, create_graph):
+    """Store the complete gradient ``g`` of ``t``: in ``wanted`` if it was asked for, else in ``t.grad``."""
+    if wanted is not None:
+        if id(t) in wanted:  # (a copy: g may be a read-only broadcast view)
+            wanted[id(t)] = g if create_graph else np.array(g, dtype=t.dtype)
+    elif t._ctx is None or t._retains_grad:
+        t._accumulate_grad(g, create_graph)
 
 
-# --------------------------------------------------------------------------- gradient checks
-
-
-def _numeric_grad(f, x, eps):
-    """Central differences of the scalar f() with respect to every entry of x."""
-    grad = np.zeros_like(x, dtype=np.float64)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        plus = f()
-        flat[i] = old - eps
-        minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
-    return grad
-
-
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
-    """Compare autodiff gradients of ``fn(*inputs)`` with central differences.
-
-    ``inputs`` are float64 Tensors; those with ``requires_grad=True`` are
-    checked.  The output may be any shape: it is reduced with a fixed random
-    weighting, so every output entry matters and transposition bugs show.
-    Fails with a report naming the input and its worst element.
-    """
-    from .tensor import Tensor
-
-    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
-    for t in checked:
-        if t.dtype != np.float64:
-            raise TypeError(f"gradcheck needs float64 inputs for accuracy; got {t.dtype} (shape {t.shape})")
-    out = fn(*inputs)
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    rng = np.random.default_rng(0)
-    weights = [rng.standard_normal(o.shape) for o in outs]
-
-    def scalar():
-        with no_grad():
-            res = fn(*inputs)
-        res = res if isinstance(res, (tuple, list)) else (res,)
-        return math.fsum(float((r.data * w).sum()) for r, w in zip(res, weights))
-
-    analytic = run_backward(
-        list(outs), [Tensor(w) for w in weights], inputs=checked, allow_unused=True
-    )
-    for k, (t, a) in enumerate(zip(checked, analytic)):
-        a = np.zeros(t.shape) if a is None else a.data
-        n = _numeric_grad(scalar, t.data, eps)
-        if not np.allclose(a, n, atol=atol, rtol=rtol):
-            err = np.abs(a - n) - rtol * np.abs(n)
-            i = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
-            msg = (
-                f"gradcheck failed for input {k} (name {t.name!r}, shape {t.shape}): "
-                f"at index {tuple(int(j) for j in i)} autodiff gives {float(a[i]):.10g}, "
-                f"finite differences {float(n[i]):.10g}; "
-                f"max abs difference {np.abs(a - n).max():.3e}"
-            )
-            if raise_exception:
-                raise AssertionError(msg)
-            return False
-    return True
-
-
-def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
-    """Check second derivatives: gradcheck of the (create_graph) gradient of fn.
-
-    The first gradient is contracted with a fixed random vector, so this tests
-    the Hessian-vector products of every input.
-    """
-    from .tensor import Tensor
-
-    checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
-
-    def first_grads(*xs):
-        with enable_grad():  # gradcheck evaluates this under no_grad(); the first gradient needs a graph
-            out = fn(*xs)
-            outs = out if isinstance(out, (tuple, list)) else (out,)
-            rng = np.random.default_rng(1)
-            ws = [Tensor(rng.standard_normal(o.shape)) for o in outs]
-            gs = run_backward(
-                list(outs), ws, create_graph=True, retain_graph=True,
-                inputs=[x for x in xs if isinstance(x, Tensor) and x.requires_grad], allow_unused=True,
-            )
-        return tuple(g for g in gs if g is not None)
-
-    if not checked:
-        return True
-    return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
+def send_to_inputs(fn, out, g, grads, create_graph, retain_graph):
+    """Run the rule of op ``fn`` (which made ``out``) on ``g`` and add each input's share into ``grads``."""
+    ins, z = fn.saved_inputs(out, as_tensors=create_graph)
+    for a, needed, ga in zip(fn.inputs, fn.needs_input_grad, fn.backward(g, *ins, z)):
+        if ga is None or not needed:
+            continue
+        if ga.shape != a.shape:
+            ga = unbroadcast(ga, a.shape, fn)
+        if ga.dtype != a.dtype:  # e.g. float32 input, float64 result: PyTorch keeps the input's
+            ga = ga.astype(a.dtype)
+        if state.anomaly:
+            check_finite(ga, f"the backward of {located(fn.op, fn.scope)}")
+        prev = grads.get(id(a))
+        grads[id(a)] = ga if prev is None else prev + ga
+    if not retain_graph:
+        fn.release()

@@ -12,8 +12,9 @@ import math
 import numpy as np
 
 from . import ops
-from .autograd import located, state
-from .tensor import Tensor, default_rng, relu, sigmoid, tanh  # noqa: F401  (re-exported)
+from .autograd import located, scope, state
+from .creation import default_rng, relu, sigmoid, tanh  # noqa: F401  (relu, sigmoid, tanh re-exported)
+from .tensor import Tensor, as_tensor
 
 __all__ = [
     "softmax", "log_softmax", "logsumexp", "cross_entropy", "nll_loss", "mse_loss",
@@ -22,22 +23,18 @@ __all__ = [
 ]
 
 
-def _t(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 def softmax(x, dim=-1):
     """e^x / Σ e^x along ``dim`` (shifted by the max, so it never overflows)."""
-    return _t(x).softmax(dim)
+    return as_tensor(x).softmax(dim)
 
 
 def log_softmax(x, dim=-1):
     """x − logsumexp(x) along ``dim``: log-probabilities, accurate even where softmax underflows."""
-    return _t(x).log_softmax(dim)
+    return as_tensor(x).log_softmax(dim)
 
 
 def logsumexp(x, dim=-1, keepdim=False):
-    return _t(x).logsumexp(dim, keepdim)
+    return as_tensor(x).logsumexp(dim, keepdim)
 
 
 def _reduce(loss, reduction, weight_sum=None):
@@ -52,8 +49,8 @@ def _reduce(loss, reduction, weight_sum=None):
 
 def _class_targets(op, logits, target):
     """Bring logits (N, C), (C,) or (N, C, d1, ...) to (M, C) and targets to (M,) ints."""
-    logits = _t(logits)
-    target = np.asarray(target.data if isinstance(target, Tensor) else target)
+    logits = as_tensor(logits)
+    target = np.asarray(target)
     if target.dtype.kind not in "iu":
         raise TypeError(f"{located(op, state.scope)}: targets must be integer class indices, got dtype {target.dtype}")
     if logits.ndim == 1:
@@ -114,7 +111,7 @@ def nll_loss(log_probs, target, reduction="mean", ignore_index=-100):
 
 def mse_loss(input, target, reduction="mean"):
     """(input − target)² averaged (or summed) over all elements."""
-    input, target = _t(input), _t(target)
+    input, target = as_tensor(input), as_tensor(target)
     if input.shape != target.shape:
         raise ValueError(
             f"{located('mse_loss', state.scope)}: input shape {input.shape} and target shape {target.shape} differ"
@@ -130,7 +127,7 @@ def dropout(x, p=0.5, training=True):
     """
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-    x = _t(x)
+    x = as_tensor(x)
     if not training or p == 0:
         return x
     if p == 1:
@@ -141,7 +138,7 @@ def dropout(x, p=0.5, training=True):
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """(x − mean) / √(var + eps) over the last dims, then ⊙ weight + bias (biased variance, as PyTorch)."""
-    x = _t(x)
+    x = as_tensor(x)
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
         raise ValueError(
@@ -162,7 +159,7 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def one_hot(target, num_classes=-1):
     """Integer classes (...,) to a (..., num_classes) int64 tensor of zeros and ones."""
-    target = np.asarray(target.data if isinstance(target, Tensor) else target)
+    target = np.asarray(target)
     if target.dtype.kind not in "iu":
         raise TypeError(f"one_hot needs integer classes, got dtype {target.dtype}")
     if num_classes < 0:
@@ -174,7 +171,7 @@ def one_hot(target, num_classes=-1):
 
 def embedding(input, weight):
     """Rows of ``weight`` (num_embeddings, dim) picked by the integer ``input``; repeated rows add gradients."""
-    idx = np.asarray(input.data if isinstance(input, Tensor) else input)
+    idx = np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{located('embedding', state.scope)}: indices must be integers, got dtype {idx.dtype}")
     n = weight.shape[0]
@@ -196,9 +193,9 @@ def masked_softmax(scores, mask=None, dim=-1):
     position left (every entry masked or −inf) gets all-zero weights instead of
     the NaN a plain softmax would give, as PyTorch's scaled_dot_product_attention does.
     """
-    scores = _t(scores)
+    scores = as_tensor(scores)
     if mask is not None:
-        mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask, dtype=bool)
+        mask = np.asarray(mask, dtype=bool)
         scores = scores.masked_fill(~mask, -np.inf)
     dead = np.all(scores.data == -np.inf, axis=dim, keepdims=True)
     if not dead.any():
@@ -217,9 +214,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     ``dropout_p`` drops attention weights (always, as PyTorch does; pass 0.0 in eval).
     A query whose every key is masked gets a zero output.
     """
-    from .autograd import scope
-
-    query, key, value = _t(query), _t(key), _t(value)
+    query, key, value = as_tensor(query), as_tensor(key), as_tensor(value)
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise ValueError(
             f"{located('scaled_dot_product_attention', state.scope)}: query, key and value need at least 2 dims "
@@ -242,7 +237,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal:
         allowed = np.tril(np.ones((L, S), dtype=bool))
     elif attn_mask is not None:
-        m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        m = np.asarray(attn_mask)
         if m.dtype == bool:
             allowed = m
         else:
@@ -263,7 +258,7 @@ def gelu(x, approximate="none"):
 
     approximate="tanh": x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2.
     """
-    x = _t(x)
+    x = as_tensor(x)
     if approximate == "tanh":
         return 0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
     if approximate != "none":

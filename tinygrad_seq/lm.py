@@ -29,10 +29,11 @@ import numpy as np
 
 from . import functional as F
 from .autograd import no_grad
+from .creation import default_rng
 from .data import StreamBatches, Vocab
 from .nn import Embedding, Linear, Module
 from .nn.rnn import GRU, LSTM, RNN
-from .tensor import Tensor, default_rng
+from .tensor import Tensor
 
 __all__ = ["CharLM", "evaluate", "sample", "hello_example", "load_charlm", "MODELS"]
 

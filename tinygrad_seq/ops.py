@@ -43,6 +43,23 @@ def exp(a):
     return a.exp() if isinstance(a, Tensor) else np.exp(a)
 
 
+def tanh(a):
+    return a.tanh() if isinstance(a, Tensor) else np.tanh(a)
+
+
+def sigmoid(a):
+    """1/(1 + e^-a), exact for every a: for a ≪ 0, e^-a overflows to inf and 1/(1 + inf) is the right 0."""
+    if isinstance(a, Tensor):
+        return a.sigmoid()
+    with np.errstate(over="ignore"):  # (silencing the overflow is faster than branching on the sign of a)
+        return 1 / (1 + np.exp(-a))
+
+
+def concat(parts, axis):
+    """Join arrays (or Tensors) along an existing axis."""
+    return Cat.apply(*parts, axis=axis) if isinstance(parts[0], Tensor) else np.concatenate(parts, axis)
+
+
 def log(a):
     return a.log() if isinstance(a, Tensor) else np.log(a)
 
@@ -69,7 +86,7 @@ def index_add(g, index, shape):
     return out
 
 
-def is_basic_index(index):
+def is_basic_index(index):  # (then every place is picked at most once)
     """True for ints, slices, None and ``...`` (numpy's basic indexing), False if an array is involved."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
@@ -222,10 +239,7 @@ class Sigmoid(Function):
     op = "sigmoid"  # z = 1/(1 + e^-x), dz/dx = z(1 - z)
 
     def forward(self, x):
-        # exact for every x: for very negative x, e^-x overflows to inf and 1/(1 + inf) is the right 0,
-        # so the overflow warning is silenced (this is faster than branching on the sign of x)
-        with np.errstate(over="ignore"):
-            return 1 / (1 + np.exp(-x))
+        return sigmoid(x)
 
     def backward(self, g, x, z):
         return (g * z * (1 - z),)
@@ -503,3 +517,83 @@ class Stack(Function):
     def backward(self, g, *xs_and_z):
         lead = (slice(None),) * self.axis
         return tuple(g[lead + (i,)] for i in range(len(xs_and_z) - 1))
+
+
+# --------------------------------------------------------------------------- reading a sequence one step at a time
+
+
+class TimeSteps:
+    """Read a (T, ...) tensor one time step at a time, with a backward pass linear in T.
+
+        steps = TimeSteps(x_proj)      # one "unbind" node, named "x_proj[t]"
+        x_t = steps[t]                 # one "select" node named "x_proj[3]", made in the scope in force (t=3)
+
+    Why not ``x_proj[t]``?  The backward of ``x[t]`` returns a gradient of the
+    full (T, ...) shape that is zero except at step t, and the T such arrays
+    are added up: O(T²) work, which for T = 100 costs more than the whole LSTM.
+    Here each ``select`` hands its gradient to a shared collector, and the
+    single ``unbind`` node (which the graph walk always visits after every
+    step that used it) writes them into one (T, ...) array.  Both rules also run on Tensors, so create_graph works.
+    """
+
+    def __init__(self, x, name=None):
+        self._collector = _Collector()
+        self.name = name or x.name or "x"
+        self.handle = Unbind.apply(x, collector=self._collector)
+        self.handle.name = f"{self.name}[t]"
+        self.length = x.shape[0]
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, t):
+        if not 0 <= t < self.length:
+            raise IndexError(f"time step {t} out of range for a sequence of length {self.length}")
+        x_t = Select.apply(self.handle, t=t, collector=self._collector)
+        x_t.name = f"{self.name}[{t}]"
+        return x_t
+
+
+class _Collector:
+    """The gradients of the steps read by `Select` (``{id(select node): (t, g)}``), waiting for `Unbind`."""
+
+    def __init__(self):
+        self.values = None
+        self.grads = {}
+
+
+class Unbind(Function):
+    op = "unbind"  # a handle on the whole sequence; its gradient is [g(0); g(1); ...; g(T−1)]
+
+    def forward(self, x, collector):
+        collector.values = x
+        self.collector = collector
+        return np.zeros((), dtype=x.dtype)
+
+    def backward(self, g, x, out):
+        per_step = {}
+        for t, gt in self.collector.grads.values():  # a step read twice gets the sum
+            per_step[t] = gt if t not in per_step else per_step[t] + gt
+        self.collector.grads = {}
+        if isinstance(g, Tensor):
+            zero = Tensor(np.zeros(x.shape[1:], dtype=x.dtype))
+            return (Stack.apply(*[per_step.get(t, zero) for t in range(x.shape[0])], axis=0),)
+        dx = np.zeros(x.shape, dtype=x.dtype)
+        for t, gt in per_step.items():
+            dx[t] = gt
+        return (dx,)
+
+
+class Select(Function):
+    op = "select"  # z = x[t]; the gradient goes to the collector, the handle gets a scalar zero
+
+    def forward(self, handle, t, collector):
+        self.t, self.collector = t, collector
+        return collector.values[t]
+
+    def backward(self, g, handle, out):
+        # keyed by this node, not by t: a step read twice leaves two entries (Unbind adds them up), and a
+        # backward pass that stopped early (an exception) and is run again overwrites its own leftovers
+        self.collector.grads[id(self)] = (self.t, g)
+        zero = np.zeros((), dtype=g.dtype)
+        return (Tensor(zero) if isinstance(g, Tensor) else zero,)

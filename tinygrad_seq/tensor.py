@@ -9,7 +9,10 @@
 
 Names and meanings follow PyTorch (requires_grad, backward, detach, view,
 permute, ...) so that what a student learns here carries over.  The
-derivative of every op lives in ops.py; this file is plumbing.
+derivative of every op lives in ops.py; this file is plumbing: `Function`
+(one node of the graph and how it is recorded), `Tensor` (the methods, each
+a line that picks an op of ops.py), and `grad`.  Making tensors (zeros,
+randn, ...) is in creation.py, the graph walk in autograd.py.
 """
 
 from __future__ import annotations
@@ -20,10 +23,9 @@ import numpy as np
 
 from .autograd import check_finite, located, run_backward, state  # located: "matmul in RNN/t=4"
 
-# --------------------------------------------------------------------------- dtypes and random numbers
+# --------------------------------------------------------------------------- the default dtype
 
 _default_dtype = np.dtype(np.float32)
-_rng = np.random.default_rng()
 
 
 def set_default_dtype(dtype) -> None:
@@ -37,16 +39,6 @@ def set_default_dtype(dtype) -> None:
 
 def get_default_dtype():
     return _default_dtype
-
-
-def manual_seed(seed: int) -> None:
-    """Seed the generator behind randn, rand, dropout and the initialisers."""
-    global _rng
-    _rng = np.random.default_rng(seed)
-
-
-def default_rng() -> np.random.Generator:
-    return _rng
 
 
 def _as_array(data, dtype):
@@ -98,22 +90,24 @@ class Function:
     for any input that ``self.needs_input_grad`` says needs no gradient.
     """
 
-    __slots__ = ("inputs", "parents", "version", "scope", "released", "__dict__")
+    __slots__ = ("inputs", "parents", "needs_input_grad", "version", "scope", "released", "__dict__")
     op = "function"
 
     @classmethod
     def apply(cls, *inputs, **options):
         """Run ``forward`` on the inputs' arrays; if an input requires grad, record the node for backward."""
         fn = cls()
-        arrays, parents, version = [], [], 0
+        arrays, parents, needs, version = [], [], [], 0
         for a in inputs:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
                 version += a._version
+                needs.append(a.requires_grad)
                 if a.requires_grad:
                     parents.append(a)
             else:
                 arrays.append(a)
+                needs.append(False)
         try:
             out = fn.forward(*arrays, **options)
         except (ValueError, IndexError) as e:
@@ -130,6 +124,7 @@ class Function:
         if parents and state.grad_enabled:
             fn.inputs = inputs
             fn.parents = tuple(parents)
+            fn.needs_input_grad = tuple(needs)  # one bool per input, as PyTorch's ctx.needs_input_grad
             # Version counters only ever grow, so their sum is unchanged exactly when no input was
             # modified in place: one int instead of a list per op (checked in saved_inputs).
             fn.version = version
@@ -141,11 +136,6 @@ class Function:
             t._ctx = None
             t.requires_grad = False
         return t
-
-    @property
-    def needs_input_grad(self) -> tuple:
-        """One bool per input: must backward compute its gradient? (as PyTorch's ``ctx.needs_input_grad``)"""
-        return tuple(isinstance(a, Tensor) and a.requires_grad for a in self.inputs)
 
     def saved_inputs(self, out, as_tensors):
         """The inputs and output as backward needs them, after checking they were not changed since forward."""
@@ -352,6 +342,24 @@ class Tensor:
         self._hooks = (self._hooks or ()) + (hook,)
         return hook
 
+    def _run_hooks(self, g, create_graph):
+        """The gradient ``g`` (an array, or a Tensor with create_graph) after every hook has seen it."""
+        for hook in self._hooks:
+            res = hook(g if create_graph else Tensor(g))
+            if res is not None:
+                g = res if create_graph else res.data
+        return g
+
+    def _accumulate_grad(self, g, create_graph):
+        """``.grad += g``: the walk's last step for a leaf (or a tensor that called ``retain_grad()``)."""
+        if create_graph:
+            self.grad = g if self.grad is None else self.grad + g
+        elif self.grad is None:
+            # a copy: the same array may be handed to several inputs (e.g. by add)
+            self.grad = Tensor(np.array(g, dtype=self.data.dtype))
+        else:
+            self.grad = Tensor(self.grad.data + g)
+
     def detach(self):
         """The same values, cut from the graph (truncated BPTT cuts here)."""
         t = Tensor(self.data)
@@ -447,13 +455,29 @@ class Tensor:
         return self**exponent
 
     def __matmul__(self, other):
-        return matmul(self, other)
+        return self.matmul(other)
 
     def __rmatmul__(self, other):
-        return matmul(Tensor(other), self)
+        return Tensor(other).matmul(self)
 
     def matmul(self, other):
-        return matmul(self, other)
+        """Matrix product with numpy's rules: 1-D operands are promoted, batch dims broadcast."""
+        a, b = self, as_tensor(other)
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"{located('matmul', state.scope)}: both operands need at least 1 dim, "
+                             f"got shapes {a.shape} and {b.shape}")
+        ka = a.shape[-1]
+        kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if ka != kb:
+            raise ValueError(f"{located('matmul', state.scope)}: {a.shape} @ {b.shape}: "
+                             f"inner sizes {ka} and {kb} differ")
+        if a.ndim == 1 and b.ndim == 1:
+            return (a * b).sum()
+        if a.ndim == 1:
+            return ops.MatMul.apply(a.reshape(1, ka), b).squeeze(-2)
+        if b.ndim == 1:
+            return ops.MatMul.apply(a, b.reshape(kb, 1)).squeeze(-1)
+        return ops.MatMul.apply(a, b)
 
     # comparisons give bool tensors outside the graph
     def __eq__(self, other):
@@ -634,16 +658,29 @@ class Tensor:
         return ops.GetItem.apply(self, index=index)
 
     def split(self, split_size_or_sections, dim=0):
-        return split(self, split_size_or_sections, dim)
+        """Pieces along ``dim``: of equal size (an int; the last may be smaller) or of the given sizes (a list)."""
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, numbers.Integral):
+            if split_size_or_sections <= 0:
+                raise ValueError(f"split size must be positive, got {split_size_or_sections}")
+            sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise ValueError(f"split sizes {sizes} add up to {sum(sizes)}, but dim {dim} has size {n}")
+        lead = (slice(None),) * (dim % self.ndim)
+        bounds = np.cumsum([0] + sizes)
+        return tuple(self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:]))
 
     def chunk(self, chunks, dim=0):
-        return chunk(self, chunks, dim)
+        return self.split(-(-self.shape[dim] // chunks), dim)
 
     def where(self, condition, other):
-        return where(condition, self, other)
+        """``self`` where ``condition`` holds, else ``other``; the condition carries no gradient."""
+        return ops.Where.apply(self, other, cond=np.asarray(condition, dtype=bool))
 
     def masked_fill(self, mask, value):
-        return where(mask, value, self)
+        return ops.Where.apply(value, self, cond=np.asarray(mask, dtype=bool))
 
     def float(self):
         return self.to(np.float32)
@@ -663,6 +700,7 @@ class Tensor:
         return ops.Cast.apply(self, dtype=dtype)
 
     type = to
+    astype = to  # numpy's name, so that a backward rule can cast an array and a Tensor alike
 
 
 class MinMax(tuple):
@@ -673,6 +711,13 @@ class MinMax(tuple):
 
 
 # --------------------------------------------------------------------------- argument helpers
+
+
+def as_tensor(x, dtype=None) -> Tensor:
+    """``x`` itself if it is a Tensor (of that dtype), else a new Tensor on its values, as ``torch.as_tensor``."""
+    if isinstance(x, Tensor):
+        return x if dtype is None else x.to(dtype)
+    return Tensor(x, dtype=dtype)
 
 
 def _data(x):
@@ -742,193 +787,45 @@ def _split_index(index):
     return tuple(first), tuple(then)
 
 
-# --------------------------------------------------------------------------- functions on tensors
-
-
-def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
-    """Make a tensor (a copy of ``data``), as ``torch.tensor``."""
-    arr = _as_array(data, None if dtype is None else np.dtype(dtype))
-    return Tensor(np.array(arr, copy=True), requires_grad=requires_grad, name=name)
-
-
-def _float_dtype(dtype):
-    return _default_dtype if dtype is None else np.dtype(dtype)
-
-
-def zeros(*shape, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
-
-
-def ones(*shape, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
-
-
-def full(shape, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return Tensor(np.full(shape, fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
-
-
-def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.zeros_like(_data(t), dtype=dtype), requires_grad=requires_grad)
-
-
-def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.ones_like(_data(t), dtype=dtype), requires_grad=requires_grad)
-
-
-def arange(start, end=None, step=1, dtype=None) -> Tensor:
-    if end is None:
-        start, end = 0, start
-    arr = np.arange(start, end, step)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    elif arr.dtype == np.float64:
-        arr = arr.astype(_default_dtype)
-    return Tensor(arr)
-
-
-def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
-
-
-def randn(*shape, dtype=None, requires_grad=False) -> Tensor:
-    """Standard normal samples from the generator seeded by ``manual_seed``."""
-    return Tensor(_rng.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype)), requires_grad=requires_grad)
-
-
-def rand(*shape, dtype=None, requires_grad=False) -> Tensor:
-    """Uniform samples on [0, 1) from the generator seeded by ``manual_seed``."""
-    return Tensor(_rng.random(_shape_arg(shape)).astype(_float_dtype(dtype)), requires_grad=requires_grad)
-
-
-def _as_tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
-def matmul(a, b) -> Tensor:
-    """Matrix product with numpy's rules: 1-D operands are promoted, batch dims broadcast."""
-    a, b = _as_tensor(a), _as_tensor(b)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"{located('matmul', state.scope)}: both operands need at least 1 dim, got shapes {a.shape} and {b.shape}"
-        )
-    ka = a.shape[-1]
-    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if ka != kb:
-        raise ValueError(
-            f"{located('matmul', state.scope)}: {a.shape} @ {b.shape}: inner sizes {ka} and {kb} differ"
-        )
-    if a.ndim == 1 and b.ndim == 1:
-        return (a * b).sum()
-    if a.ndim == 1:
-        return ops.MatMul.apply(a.reshape(1, ka), b).squeeze(-2)
-    if b.ndim == 1:
-        return ops.MatMul.apply(a, b.reshape(kb, 1)).squeeze(-1)
-    return ops.MatMul.apply(a, b)
-
-
-def where(condition, x, y) -> Tensor:
-    """``x`` where condition holds, else ``y``; the condition carries no gradient."""
-    cond = np.asarray(_data(condition), dtype=bool)
-    return ops.Where.apply(x, y, cond=cond)
-
-
-def maximum(a, b) -> Tensor:
-    return ops.Maximum.apply(a, b)
-
-
-def minimum(a, b) -> Tensor:
-    return ops.Minimum.apply(a, b)
-
-
-def clip(x, min=None, max=None) -> Tensor:
-    return _as_tensor(x).clip(min, max)
-
-
-def cat(tensors, dim=0) -> Tensor:
-    """Join tensors along an existing dim (``torch.cat``)."""
-    tensors = [_as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("cat needs at least one tensor")
-    return ops.Cat.apply(*tensors, axis=dim)
-
-
-concatenate = cat
-
-
-def stack(tensors, dim=0) -> Tensor:
-    """Join same-shaped tensors along a new dim (``torch.stack``)."""
-    tensors = [_as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("stack needs at least one tensor")
-    shapes = {t.shape for t in tensors}
-    if len(shapes) > 1:
-        raise ValueError(f"{located('stack', state.scope)}: all tensors need the same shape, got {sorted(shapes)}")
-    return ops.Stack.apply(*tensors, axis=dim)
-
-
-def split(t, split_size_or_sections, dim=0):
-    """Pieces of ``t`` along ``dim``: of equal size (an int) or of the given sizes (a list)."""
-    n = t.shape[dim]
-    if isinstance(split_size_or_sections, numbers.Integral):
-        if split_size_or_sections <= 0:
-            raise ValueError(f"split size must be positive, got {split_size_or_sections}")
-        sizes = [min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
-    else:
-        sizes = list(split_size_or_sections)
-        if sum(sizes) != n:
-            raise ValueError(f"split sizes {sizes} add up to {sum(sizes)}, but dim {dim} has size {n}")
-    pieces, start = [], 0
-    lead = (slice(None),) * (dim % t.ndim)
-    for s in sizes:
-        pieces.append(t[lead + (slice(start, start + s),)])
-        start += s
-    return tuple(pieces)
-
-
-def chunk(t, chunks, dim=0):
-    n = t.shape[dim]
-    return split(t, -(-n // chunks), dim)
-
-
-def exp(x):
-    return _as_tensor(x).exp()
-
-
-def log(x):
-    return _as_tensor(x).log()
-
-
-def tanh(x):
-    return _as_tensor(x).tanh()
-
-
-def sigmoid(x):
-    return _as_tensor(x).sigmoid()
-
-
-def relu(x):
-    return _as_tensor(x).relu()
-
-
-def sqrt(x):
-    return _as_tensor(x).sqrt()
-
-
-def abs(x):  # torch.abs (this module never needs the builtin it shadows)
-    return _as_tensor(x).abs()
-
-
-def softmax(x, dim=-1):
-    return _as_tensor(x).softmax(dim)
-
-
-def log_softmax(x, dim=-1):
-    return _as_tensor(x).log_softmax(dim)
-
-
-def logsumexp(x, dim=-1, keepdim=False):
-    return _as_tensor(x).logsumexp(dim, keepdim)
-
-
-from . import ops  # noqa: E402  (ops.py needs Function and Tensor from this module)
+# --------------------------------------------------------------------------- grad: backward as a function
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned instead of stored in ``.grad``.
+
+    As ``torch.autograd.grad``: ``outputs`` a tensor or a sequence, ``grad_outputs``
+    the vectors of the vector-Jacobian products (ones for scalar outputs).
+    With ``create_graph=True`` the result can be differentiated again.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: an input (shape {t.shape}, name {t.name!r}) does not require grad")
+    seeds = []
+    for o, g in zip(outputs, grad_outputs):
+        if not o.requires_grad:
+            raise RuntimeError(f"grad: an output (shape {o.shape}) does not require grad")
+        if g is None:
+            if o.numel() != 1:
+                raise RuntimeError(f"grad: output of shape {o.shape} is not a scalar; pass grad_outputs")
+            g = Tensor(np.ones_like(o.data))
+        seeds.append(as_tensor(g))
+    retain = create_graph if retain_graph is None else retain_graph
+    found = run_backward(outputs, seeds, retain_graph=retain, create_graph=create_graph, inputs=inputs)
+    for t, g in zip(inputs, found):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                "grad: one of the inputs was not used to compute the outputs "
+                f"(input named {t.name!r}, shape {t.shape}); pass allow_unused=True to get None for it"
+            )
+    return tuple(g if g is None or create_graph else Tensor(g) for g in found)
+
+
+# The rules in ops.py take Tensors (create_graph runs them on Tensors), so ops imports this module;
+# Tensor's methods call ops' classes at run time. This one import, at the end, closes that natural cycle.
+from . import ops  # noqa: E402

@@ -58,9 +58,10 @@ import numpy as np
 
 from . import optim
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .creation import cat, default_rng, manual_seed
 from .data import StreamBatches, TextFileError, Vocab, split_tail
 from .lm import MODELS, CharLM, evaluate
-from .tensor import Tensor, default_rng, manual_seed
+from .tensor import Tensor
 
 __all__ = [
     "Window", "tbptt_windows", "tbptt_step", "truncated_bptt", "detach_state",
@@ -135,15 +136,9 @@ def tbptt_step(forward, loss_fn, inputs, targets, state, window: Window, time_di
             counted.append(out)
         if b == window.carry:
             next_state = detach_state(state)
-    out = counted[0] if len(counted) == 1 else _cat(counted, time_dim)
+    out = counted[0] if len(counted) == 1 else cat(counted, time_dim)
     loss = loss_fn(out, _time_slice(targets, window.loss_start, window.stop, time_dim))
     return loss, next_state
-
-
-def _cat(tensors, dim):
-    from .tensor import cat
-
-    return cat(tensors, dim)
 
 
 def truncated_bptt(forward, loss_fn, inputs, targets, k1: int, k2: int | None = None, state=None,

@@ -15,10 +15,10 @@ import time
 import numpy as np
 
 from . import functional as F
+from .creation import default_rng
 from .nn.seq2seq_attention import PAD
 from .optim import Adam, clip_grad_norm_
 from .tasks import exact_match
-from .tensor import default_rng
 
 __all__ = ["train_translation", "evaluate_translation"]
 

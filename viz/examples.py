@@ -19,7 +19,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 from tinygrad_seq import nn
-from tinygrad_seq.tensor import default_rng
+from tinygrad_seq.creation import default_rng
 
 
 class VanillaRNN(nn.Module):

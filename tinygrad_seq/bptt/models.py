@@ -20,9 +20,10 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import scope
+from ..creation import stack, zeros
 from ..nn import Linear, Module, Parameter
-from ..nn.module import uniform_
-from ..tensor import Tensor, stack, zeros
+from ..nn.init import uniform
+from ..tensor import Tensor
 from .notation import GATES, PEEPHOLES, gate_slices, kind_of
 
 
@@ -50,14 +51,14 @@ class Recurrent(Module):
         self.peephole, self.coupled, self.trace = peephole, coupled, trace
         self.num_layers, self.bidirectional = 1, False
         GH = len(GATES[self.kind]) * hidden_size
-        self.weight_ih_l0 = Parameter(uniform_((GH, input_size), hidden_size))
-        self.weight_hh_l0 = Parameter(uniform_((GH, hidden_size), hidden_size))
+        self.weight_ih_l0 = Parameter(uniform((GH, input_size), hidden_size))
+        self.weight_hh_l0 = Parameter(uniform((GH, hidden_size), hidden_size))
         if bias:
-            self.bias_ih_l0 = Parameter(uniform_((GH,), hidden_size))
-            self.bias_hh_l0 = Parameter(uniform_((GH,), hidden_size))
+            self.bias_ih_l0 = Parameter(uniform((GH,), hidden_size))
+            self.bias_hh_l0 = Parameter(uniform((GH,), hidden_size))
         if peephole:
             for name in ("p_i", "p_o") if coupled else ("p_i", "p_f", "p_o"):
-                setattr(self, PEEPHOLES[name], Parameter(uniform_((hidden_size,), hidden_size)))
+                setattr(self, PEEPHOLES[name], Parameter(uniform((hidden_size,), hidden_size)))
         self.steps = []
 
     def extra_repr(self):

@@ -27,7 +27,8 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import enable_grad
-from ..tensor import Tensor, zeros
+from ..creation import zeros
+from ..tensor import Tensor
 from . import rnn, unroll
 from .compare import _prepare, _split, describe
 from .models import Recurrent

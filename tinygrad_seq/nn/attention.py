@@ -47,7 +47,8 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import located, scope, state
-from ..tensor import Tensor, cat, default_rng, get_default_dtype
+from ..creation import cat, default_rng
+from ..tensor import Tensor, get_default_dtype
 from .layers import Linear
 from .module import Module, Parameter
 

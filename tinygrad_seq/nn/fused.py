@@ -16,7 +16,7 @@ steps at once before the loop (one big matmul instead of T small ones):
     RNN, LSTM:  x_proj(t) = W_ih x(t) + b_ih + b_hh      (both biases folded in)
     GRU:        x_proj(t) = W_ih x(t) + b_ih             (b_hn sits inside r ⊙ (...))
 
-so a step only adds the recurrent part ``W_hh h(t−1)``.  ``TimeSteps`` hands the
+so a step only adds the recurrent part ``W_hh h(t−1)``.  ``ops.TimeSteps`` hands the
 loop one step of that projection at a time without the quadratic cost of
 slicing (see its docstring).
 
@@ -30,139 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import index_add
-from ..tensor import Function, Tensor, cat, stack
-
-# --------------------------------------------------------------------------- helpers for arrays or Tensors
-
-
-def sigmoid(a):
-    if isinstance(a, Tensor):
-        return a.sigmoid()
-    with np.errstate(over="ignore"):  # e^-a = inf for a ≪ 0 gives 1/(1 + inf) = 0, the right limit
-        return 1 / (1 + np.exp(-a))
-
-
-def tanh(a):
-    return a.tanh() if isinstance(a, Tensor) else np.tanh(a)
-
-
-def concat(parts, axis):
-    return cat(parts, axis) if isinstance(parts[0], Tensor) else np.concatenate(parts, axis)
-
-
-def _data(a):
-    return a.data if isinstance(a, Tensor) else a
-
-
-# --------------------------------------------------------------------------- cheap slicing
-
-
-def basic_slice(x, index):
-    """``x[index]`` for an index of ints and slices, whose backward writes into zeros instead of adding.
-
-    The engine's ``x[index]`` accepts any index, so its backward must use
-    ``np.add.at`` (integer arrays may repeat an entry), which is slow.  A
-    basic index never repeats, so plain assignment gives the same gradient.
-    Used for the gate blocks of the pre-activations and for h, c of a fused LSTM.
-    """
-    return Slice.apply(x, index=index)
-
-
-class Slice(Function):
-    op = "slice"  # z = x[index] with ints and slices only; ∂L/∂x is g at index, zero elsewhere
-
-    def forward(self, x, index):
-        self.index = index
-        return x[index]
-
-    def backward(self, g, x, out):
-        if isinstance(g, Tensor):
-            return (index_add(g, self.index, x.shape),)
-        dx = np.zeros(x.shape, dtype=g.dtype)
-        dx[self.index] = g
-        return (dx,)
-
-
-# --------------------------------------------------------------------------- reading a sequence one step at a time
-
-
-class TimeSteps:
-    """Read a (T, ...) tensor one time step at a time, with a backward pass linear in T.
-
-        steps = TimeSteps(x_proj)      # one "unbind" node, named "x_proj[t]"
-        x_t = steps[t]                 # one "select" node named "x_proj[3]", made in the scope in force (t=3)
-
-    Why not ``x_proj[t]``?  In this engine the backward of ``x[t]`` returns a
-    gradient of the full (T, ...) shape that is zero except at step t, and the
-    T such arrays are added up: O(T²) work, which for T = 100 costs more than
-    the whole LSTM.  Here each ``select`` hands its gradient to a shared
-    collector, and the single ``unbind`` node (which the graph walk always
-    visits after every step that used it) writes them into one (T, ...)
-    array.  Both rules also run on Tensors, so create_graph works.
-    """
-
-    def __init__(self, x, name=None):
-        self._collector = _Collector()
-        self.name = name or x.name or "x"
-        self.handle = Unbind.apply(x, collector=self._collector)
-        self.handle.name = f"{self.name}[t]"
-        self.length = x.shape[0]
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, t):
-        if not 0 <= t < self.length:
-            raise IndexError(f"time step {t} out of range for a sequence of length {self.length}")
-        x_t = Select.apply(self.handle, t=t, collector=self._collector)
-        x_t.name = f"{self.name}[{t}]"
-        return x_t
-
-
-class _Collector:
-    """The gradients of the steps read by `Select`, waiting for `Unbind` to gather them."""
-
-    def __init__(self):
-        self.values = None
-        self.grads = {}
-
-
-class Unbind(Function):
-    op = "unbind"  # a handle on the whole sequence; its gradient is [g(0); g(1); ...; g(T−1)]
-
-    def forward(self, x, collector):
-        collector.values = x
-        self.collector = collector
-        return np.zeros((), dtype=x.dtype)
-
-    def backward(self, g, x, out):
-        grads, self.collector.grads = self.collector.grads, {}
-        if isinstance(g, Tensor):
-            zero = Tensor(np.zeros(x.shape[1:], dtype=x.dtype))
-            return (stack([grads.get(t, zero) for t in range(x.shape[0])]),)
-        dx = np.zeros(x.shape, dtype=x.dtype)
-        for t, gt in grads.items():
-            dx[t] = gt
-        return (dx,)
-
-
-class Select(Function):
-    op = "select"  # z = x[t]; the gradient goes to the collector, the handle gets a scalar zero
-
-    def forward(self, handle, t, collector):
-        self.t, self.collector = t, collector
-        return collector.values[t]
-
-    def backward(self, g, handle, out):
-        # each step's rule runs once per backward pass; finding step t already here means an earlier
-        # pass stopped before Unbind gathered (an exception): its leftovers are stale
-        if self.t in self.collector.grads:
-            self.collector.grads = {}
-        self.collector.grads[self.t] = g
-        zero = np.zeros((), dtype=_data(g).dtype)
-        return (Tensor(zero) if isinstance(g, Tensor) else zero,)
-
+from ..ops import concat, sigmoid, tanh  # helpers that take arrays or Tensors, as every rule does
+from ..tensor import Function, Tensor
 
 # --------------------------------------------------------------------------- the fused cells
 

@@ -6,8 +6,10 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import current_scope, located
-from ..tensor import default_rng, get_default_dtype
-from .module import Module, Parameter, uniform_
+from ..creation import default_rng
+from ..tensor import get_default_dtype
+from .init import uniform
+from .module import Module, Parameter, check_sizes
 
 
 class Linear(Module):
@@ -18,10 +20,10 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
-        _check_positive(Linear, in_features=in_features, out_features=out_features)
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(uniform_((out_features, in_features), in_features))
-        self.bias = Parameter(uniform_((out_features,), in_features)) if bias else None
+        self.weight = Parameter(uniform((out_features, in_features), in_features))
+        self.bias = Parameter(uniform((out_features,), in_features)) if bias else None
 
     def forward(self, x):
         if x.shape[-1] != self.in_features:
@@ -41,7 +43,7 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim):
         super().__init__()
-        _check_positive(Embedding, num_embeddings=num_embeddings, embedding_dim=embedding_dim)
+        check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         weight = default_rng().standard_normal((num_embeddings, embedding_dim))
         self.weight = Parameter(weight.astype(get_default_dtype()))
@@ -87,7 +89,3 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}"
 
 
-def _check_positive(cls, **sizes):
-    for k, v in sizes.items():
-        if not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(f"{cls.__name__}: {k} must be a positive integer, got {v!r}")

@@ -6,7 +6,7 @@ so a layer is written as a plain class:
     class Affine(Module):
         def __init__(self, n_in, n_out):
             super().__init__()
-            self.weight = Parameter(init.uniform((n_out, n_in), n_in))
+            self.weight = Parameter(init.uniform((n_out, n_in), n_in))   # from tinygrad_seq.nn import init
         def forward(self, x):
             return x @ self.weight.T
 
@@ -17,13 +17,12 @@ named in error messages.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 
 import numpy as np
 
 from ..autograd import scope
-from ..tensor import Tensor, default_rng, get_default_dtype
+from ..tensor import Tensor, get_default_dtype
 
 
 class Parameter(Tensor):
@@ -42,10 +41,11 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-def uniform_(shape, fan_in):
-    """U(−1/√fan_in, 1/√fan_in): PyTorch's default for Linear biases and recurrent layers."""
-    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-    return default_rng().uniform(-bound, bound, shape).astype(get_default_dtype())
+def check_sizes(owner: str, **sizes) -> None:
+    """Raise a ValueError naming ``owner`` unless every size is a positive integer (the layers' constructors)."""
+    for k, v in sizes.items():
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{owner}: {k} must be a positive integer, got {v!r}")
 
 
 class Module:

@@ -19,10 +19,11 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import no_grad
-from ..tensor import Tensor, default_rng, stack
+from ..creation import default_rng, stack
+from ..tensor import Tensor, as_tensor
 from .layers import Embedding, Linear
 from .module import Module
-from .rnn import GRU, LSTM, RNN, as_tensor
+from .rnn import GRU, LSTM, RNN
 
 __all__ = [
     "SequenceClassifier", "OneToMany", "SequenceTagger", "BidirectionalTagger", "Encoder", "Decoder", "Seq2Seq",

@@ -49,9 +49,12 @@ import numpy as np
 
 from .. import functional as F
 from ..autograd import scope
-from ..tensor import Tensor, cat, stack, where, zeros
-from .fused import GRUStep, LSTMStep, RNNStep, TimeSteps, basic_slice
-from .module import Module, Parameter, uniform_
+from ..creation import cat, stack, where, zeros
+from ..ops import TimeSteps
+from ..tensor import Tensor, as_tensor
+from .fused import GRUStep, LSTMStep, RNNStep
+from .init import uniform
+from .module import Module, Parameter, check_sizes
 
 __all__ = [
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "RNNBase",
@@ -72,7 +75,7 @@ def _named(t, name):
 
 def _block(a, k, n):
     """Columns k·n … (k+1)·n − 1 of stacked pre-activations (B, G·n): the k-th gate's block."""
-    return basic_slice(a, (slice(None), slice(k * n, (k + 1) * n)))
+    return a[:, k * n:(k + 1) * n]
 
 
 def input_projection(x, weight_ih, bias=None):
@@ -106,7 +109,7 @@ def lstm_step(x_proj, h, c, weight_hh, cell="composite"):
     """
     if cell == "fused":
         hc = LSTMStep.apply(x_proj, h, c, weight_hh)
-        return _named(basic_slice(hc, 0), "h"), _named(basic_slice(hc, 1), "c")
+        return _named(hc[0], "h"), _named(hc[1], "c")
     n = h.shape[-1]
     a = _named(x_proj + h @ weight_hh.T, "gate_preactivations")
     with scope("input_gate"):
@@ -156,16 +159,6 @@ def gru_step(x_proj, h, weight_hh, bias_hh=None, cell="composite"):
 def check_cell(owner, cell):
     if cell not in CELL_MODES:
         raise ValueError(f"{owner}: cell must be 'composite' or 'fused', got {cell!r}")
-
-
-def check_sizes(owner, **sizes):
-    for k, v in sizes.items():
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"{owner}: {k} must be a positive integer, got {v!r}")
-
-
-def as_tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def to_time_major(owner, x, input_size, batch_first):
@@ -236,11 +229,11 @@ class RNNCellBase(Module):
         check_cell(owner, cell)
         self.input_size, self.hidden_size, self.bias, self.cell = input_size, hidden_size, bias, cell
         rows = GATES[self.mode] * hidden_size
-        self.weight_ih = Parameter(uniform_((rows, input_size), hidden_size))
-        self.weight_hh = Parameter(uniform_((rows, hidden_size), hidden_size))
+        self.weight_ih = Parameter(uniform((rows, input_size), hidden_size))
+        self.weight_hh = Parameter(uniform((rows, hidden_size), hidden_size))
         if bias:
-            self.bias_ih = Parameter(uniform_((rows,), hidden_size))
-            self.bias_hh = Parameter(uniform_((rows,), hidden_size))
+            self.bias_ih = Parameter(uniform((rows,), hidden_size))
+            self.bias_hh = Parameter(uniform((rows,), hidden_size))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -347,11 +340,11 @@ class RNNBase(Module):
         for layer in range(num_layers):
             fan_in = input_size if layer == 0 else hidden_size * dirs
             for suffix in ("", "_reverse")[:dirs]:
-                setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(uniform_((rows, fan_in), hidden_size)))
-                setattr(self, f"weight_hh_l{layer}{suffix}", Parameter(uniform_((rows, hidden_size), hidden_size)))
+                setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(uniform((rows, fan_in), hidden_size)))
+                setattr(self, f"weight_hh_l{layer}{suffix}", Parameter(uniform((rows, hidden_size), hidden_size)))
                 if bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(uniform_((rows,), hidden_size)))
-                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(uniform_((rows,), hidden_size)))
+                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(uniform((rows,), hidden_size)))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(uniform((rows,), hidden_size)))
 
     @property
     def num_directions(self):

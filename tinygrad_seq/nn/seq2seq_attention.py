@@ -30,9 +30,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad, scope
-from ..tensor import Tensor, cat, stack
+from ..creation import cat, stack
+from ..ops import TimeSteps
+from ..tensor import Tensor
 from .attention import Attention, LocalAttention, padding_mask
-from .fused import TimeSteps
 from .layers import Embedding, Linear
 from .module import Module
 from .rnn import GRU, GRUCell

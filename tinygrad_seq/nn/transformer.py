@@ -27,8 +27,9 @@ import math
 import numpy as np
 
 from ..autograd import located, scope, state
+from ..creation import default_rng
 from ..functional import gelu
-from ..tensor import Tensor, default_rng, get_default_dtype
+from ..tensor import Tensor, get_default_dtype
 from .attention import MultiheadAttention, _linear
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter

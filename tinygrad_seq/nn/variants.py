@@ -24,14 +24,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import no_grad, scope
-from ..tensor import Tensor, default_rng, get_default_dtype, stack, where
-from .fused import TimeSteps, basic_slice
+from ..creation import default_rng, stack, where
+from ..ops import TimeSteps
+from ..tensor import Tensor, as_tensor, get_default_dtype
+from .init import uniform
 from .layers import Linear
-from .module import Module, Parameter, uniform_
+from .module import Module, Parameter, check_sizes
 from .rnn import (
     RNNBase,
-    as_tensor,
-    check_sizes,
     from_time_major,
     initial_state,
     input_projection,
@@ -58,11 +58,11 @@ class _OneLayer(Module):
         check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
         rows = gates * hidden_size
-        self.weight_ih_l0 = Parameter(uniform_((rows, input_size), hidden_size))
-        self.weight_hh_l0 = Parameter(uniform_((rows, hidden_size), hidden_size))
+        self.weight_ih_l0 = Parameter(uniform((rows, input_size), hidden_size))
+        self.weight_hh_l0 = Parameter(uniform((rows, hidden_size), hidden_size))
         if bias:
-            self.bias_ih_l0 = Parameter(uniform_((rows,), hidden_size))
-            self.bias_hh_l0 = Parameter(uniform_((rows,), hidden_size))
+            self.bias_ih_l0 = Parameter(uniform((rows,), hidden_size))
+            self.bias_hh_l0 = Parameter(uniform((rows,), hidden_size))
         else:
             self.register_parameter("bias_ih_l0", None)
             self.register_parameter("bias_hh_l0", None)
@@ -107,7 +107,7 @@ class _OneLayer(Module):
     def _blocks(self, a, names):
         """Split the stacked pre-activations (B, G·H) into {gate: (B, H)}."""
         n = self.hidden_size
-        return {g: basic_slice(a, (slice(None), slice(k * n, (k + 1) * n))) for k, g in enumerate(names)}
+        return {g: a[:, k * n:(k + 1) * n] for k, g in enumerate(names)}
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + (", batch_first=True" if self.batch_first else "")
@@ -143,7 +143,7 @@ class PeepholeLSTM(_OneLayer):
         self.coupled, self.peephole = coupled, peephole
         if peephole:
             for gate in ("i", "o") if coupled else ("i", "f", "o"):
-                setattr(self, f"weight_peephole_{gate}", Parameter(uniform_((hidden_size,), hidden_size)))
+                setattr(self, f"weight_peephole_{gate}", Parameter(uniform((hidden_size,), hidden_size)))
 
     def step(self, t, x_proj, states):
         h, c = states
@@ -262,7 +262,7 @@ class TimeSkipRNN(_OneLayer):
         super().__init__(input_size, hidden_size, 1, bias, batch_first)
         check_sizes("TimeSkipRNN", skip=skip)
         self.skip = skip
-        self.weight_skip_l0 = Parameter(uniform_((hidden_size, hidden_size), hidden_size))
+        self.weight_skip_l0 = Parameter(uniform((hidden_size, hidden_size), hidden_size))
 
     def _begin(self, states):
         self._history = [states[0]]  # h_0 stands for every step before the start
