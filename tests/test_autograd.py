@@ -273,7 +273,7 @@ def test_backward_with_gradient_and_retain_graph():
     np.testing.assert_array_equal(x.grad.numpy(), [4.0, 4.0, 0.0])
 
 
-# --------------------------------------------------------------------------- the errors issue 2 lists
+# --------------------------------------------------------------------------- errors that name op, shapes and scope
 
 
 def test_backward_on_a_non_scalar_needs_a_gradient():

@@ -182,7 +182,7 @@ def embedding(input, weight):
     return weight[idx]
 
 
-# ----------------------------------------------------------------- attention (appended by the attention issue)
+# --------------------------------------------------------------------------- attention
 
 
 def masked_softmax(scores, mask=None, dim=-1):

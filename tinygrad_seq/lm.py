@@ -86,7 +86,7 @@ class CharLM(Module):
 
     def forward(self, idx, state=None):
         """idx: (B, T) integer ids → (logits (B, T, V), state)."""
-        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        idx = np.asarray(idx)
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ValueError(f"CharLM: expected (batch, time) integer ids, got {idx.dtype} array of shape {idx.shape}")
         if self.embedding is not None:

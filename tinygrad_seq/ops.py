@@ -66,7 +66,7 @@ def log(a):
 
 def where(cond, a, b):
     """``a`` where ``cond`` else ``b``; ``cond`` is a bool array or a bool Tensor (which carries no gradient)."""
-    cond = cond.data if isinstance(cond, Tensor) else cond
+    cond = np.asarray(cond)
     return Where.apply(a, b, cond=cond) if isinstance(a, Tensor) or isinstance(b, Tensor) else np.where(cond, a, b)
 
 
@@ -280,25 +280,25 @@ class Abs(Function):
 
 
 class Maximum(Function):
-    op = "maximum"  # z = max(x, y); on ties each input gets half, as in PyTorch
+    op = "maximum"  # z = max(x, y);  ∂z/∂x = [x > y] (½ on ties, as in PyTorch),  ∂z/∂y = 1 − ∂z/∂x
 
     def forward(self, x, y):
-        self.wx = ((x > y) + 0.5 * (x == y)).astype(np.result_type(x, y))
+        self.dz_dx = ((x > y) + 0.5 * (x == y)).astype(np.result_type(x, y))
         return np.maximum(x, y)
 
     def backward(self, g, x, y, z):
-        return g * self.wx, g * (1 - self.wx)
+        return g * self.dz_dx, g * (1 - self.dz_dx)
 
 
 class Minimum(Function):
-    op = "minimum"  # z = min(x, y)
+    op = "minimum"  # z = min(x, y);  ∂z/∂x = [x < y] (½ on ties),  ∂z/∂y = 1 − ∂z/∂x
 
     def forward(self, x, y):
-        self.wx = ((x < y) + 0.5 * (x == y)).astype(np.result_type(x, y))
+        self.dz_dx = ((x < y) + 0.5 * (x == y)).astype(np.result_type(x, y))
         return np.minimum(x, y)
 
     def backward(self, g, x, y, z):
-        return g * self.wx, g * (1 - self.wx)
+        return g * self.dz_dx, g * (1 - self.dz_dx)
 
 
 class Clip(Function):
@@ -332,7 +332,7 @@ class Cast(Function):
         return x.astype(dtype)
 
     def backward(self, g, x, z):
-        return (g.to(self.dtype) if isinstance(g, Tensor) else g.astype(self.dtype),)
+        return (g.astype(self.dtype),)  # (Tensor.astype is .to: the rule reads the same in both modes)
 
 
 # --------------------------------------------------------------------------- reductions
@@ -421,19 +421,14 @@ class CrossEntropy(Function):
 
     def forward(self, logits, target, weight):
         """logits (N, C), target (N,) ints, weight (N,): per-row factor (0 for ignored rows)."""
-        rows = np.arange(len(target))
-        self.rows, self.target, self.weight = rows, target, weight
-        logp = logits[rows, target] - _logsumexp(logits, axis=1, keepdims=False)
+        logp = logits[np.arange(len(target)), target] - _logsumexp(logits, axis=1, keepdims=False)
         return -logp * weight
 
     def backward(self, g, logits, target, weight, z):
-        dx = softmax(logits, 1) - self.onehot(logits.shape, logits.dtype)
-        return (dx * (g * self.weight).reshape((-1, 1)), None, None)
-
-    def onehot(self, shape, dtype):
-        y = np.zeros(shape, dtype=dtype)
-        y[self.rows, self.target] = 1
-        return y
+        # target and weight are constants (arrays even under create_graph): no gradient for them
+        onehot = np.zeros(logits.shape, dtype=logits.dtype)
+        onehot[np.arange(len(target)), target] = 1
+        return ((softmax(logits, 1) - onehot) * (g * weight).reshape((-1, 1)), None, None)
 
 
 # --------------------------------------------------------------------------- shapes and indexing

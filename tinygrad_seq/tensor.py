@@ -381,7 +381,7 @@ class Tensor:
         return self._inplace(lambda d: d.fill(value))
 
     def copy_(self, src):
-        src = src.data if isinstance(src, Tensor) else np.asarray(src)
+        src = np.asarray(src)
         return self._inplace(lambda d: np.copyto(d, src))
 
     def _inplace(self, change):

@@ -37,6 +37,16 @@ Masks.  ``key_padding_mask`` (N, S) is True at padding, as in PyTorch's
 MultiheadAttention; a bool ``attn_mask`` (T, S) is True where a query may *not*
 look (``causal_mask(T)`` hides the future).  Masked positions get exactly zero
 weight, and a query with nothing left to look at gets a zero context.
+
+Three meanings of True, each copied from the PyTorch function a student will meet next:
+
+    True = hidden          key_padding_mask, bool attn_mask here and in MultiheadAttention / the Transformer
+                           (torch.nn.MultiheadAttention), padding_mask(), causal_mask()
+    True = may attend      a bool attn_mask of functional.scaled_dot_product_attention
+                           (torch.nn.functional.scaled_dot_product_attention)
+    True = takes part      the mask of functional.masked_softmax (the positions the softmax runs over)
+
+A float mask means the same everywhere: it is added to the scores (−inf hides).
 """
 
 from __future__ import annotations
@@ -64,7 +74,7 @@ __all__ = [
 
 def padding_mask(lengths, max_len=None) -> np.ndarray:
     """(N, S) bool, True at the padding of each sequence: position i of row n is padding if i ≥ lengths[n]."""
-    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    lengths = np.asarray(lengths)
     max_len = int(lengths.max()) if max_len is None else max_len
     return np.arange(max_len)[None, :] >= lengths[:, None]
 
@@ -81,7 +91,7 @@ def _here(layer):
 
 
 def _mask_array(mask, name, layer):
-    m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    m = np.asarray(mask)
     if m.dtype != bool:
         raise TypeError(f"{_here(layer)}: {name} must be bool (True = masked), got dtype {m.dtype}")
     return m
@@ -396,7 +406,7 @@ class LocalAttention(Attention):
                 a = _linear(self.v_p, _linear(self.W_p, query).tanh()).squeeze(-1)
                 p = a.sigmoid() * last  # (N, T)
                 p.name = "p(t)"
-        p_now = p.data if isinstance(p, Tensor) else p
+        p_now = np.asarray(p)
         positions = np.arange(S, dtype=last.dtype)
         inside = np.abs(positions - p_now[..., None]) <= self.D  # (N, T, S)
         allowed = inside & ~pad[:, None, :]
@@ -474,8 +484,8 @@ def reinforce_loss(log_prob, cost, baseline=0.0):
     gradient is mean_n (cost_n − b) Σ_t ∇ log p(n, t).  Add it to the loss whose
     pathwise gradient you also want; its value itself means nothing.
     """
-    cost = np.asarray(cost.data if isinstance(cost, Tensor) else cost)
-    baseline = np.asarray(baseline.data if isinstance(baseline, Tensor) else baseline)
+    cost = np.asarray(cost)
+    baseline = np.asarray(baseline)
     lp = log_prob if log_prob.ndim == 1 else log_prob.reshape(log_prob.shape[0], -1).sum(-1)
     if cost.shape != lp.shape:
         raise ValueError(f"reinforce_loss: cost has shape {cost.shape}, expected one cost per example {lp.shape}")
@@ -494,7 +504,7 @@ class MovingAverageBaseline:
         self.momentum, self.value = momentum, None
 
     def update(self, cost):
-        cost = float(np.mean(cost.data if isinstance(cost, Tensor) else cost))
+        cost = float(np.mean(np.asarray(cost)))
         before = 0.0 if self.value is None else self.value  # no past yet: no baseline rather than a biased one
         self.value = cost if self.value is None else self.momentum * self.value + (1 - self.momentum) * cost
         return before
@@ -510,7 +520,7 @@ def _xavier_uniform(shape, fan_in, fan_out):
 
 def _additive_mask(mask, name, layer):
     """A PyTorch-style mask as a float array to add to the scores: bool True → −inf (hidden), float as given."""
-    m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    m = np.asarray(mask)
     if m.dtype == bool:
         return np.where(m, -np.inf, 0.0).astype(get_default_dtype())
     if m.dtype.kind != "f":
@@ -609,19 +619,15 @@ class MultiheadAttention(Module):
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
         batched = self._check(query, key, value)
-        # work batch first: (N, L, E)
-        if not batched:
+        if not batched:  # work batch first: (N, L, E)
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
             if key_padding_mask is not None:
-                key_padding_mask = np.asarray(getattr(key_padding_mask, "data", key_padding_mask))[None]
+                key_padding_mask = np.asarray(key_padding_mask)[None]
         elif not self.batch_first:
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
         N, L, E = query.shape
-        S, H, d = key.shape[1], self.num_heads, self.head_dim
         if key.shape[0] != N:
-            raise ValueError(
-                f"{_here('MultiheadAttention')}: query batch {N} but key batch {key.shape[0]}"
-            )
+            raise ValueError(f"{_here('MultiheadAttention')}: query batch {N} but key batch {key.shape[0]}")
 
         with scope("query"):
             q = self._project(query, 0, self.q_proj_weight)
@@ -632,9 +638,28 @@ class MultiheadAttention(Module):
         with scope("value"):
             v = self._project(value, 2, self.v_proj_weight)
             v.name = "value"
+        mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, key.shape[1], batched)
+        k, v, mask = self._extra_keys(k, v, mask)
+        weights, heads = self._attend(q, k, v, mask)
+        out = _linear(self.out_proj, heads)
 
-        # the masks, as one float array added to the scores (N or 1, H or 1, L, S)
-        mask = None
+        self.last_weights = weights.detach()
+        if not batched:
+            out = out.squeeze(0)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        w = weights.mean(1) if average_attn_weights else weights
+        return out, (w.squeeze(0) if not batched else w)
+
+    def _mask(self, attn_mask, key_padding_mask, is_causal, N, L, S, batched):
+        """Both masks as one float array added to the scores, (N or 1, H or 1, L, S), or None.
+
+        PyTorch's conventions, which this layer keeps: a bool ``attn_mask`` or ``key_padding_mask`` is
+        True where a key is *hidden*; a float one is added to the scores (−inf hides).
+        """
+        H, mask = self.num_heads, None
         if attn_mask is None and is_causal:
             attn_mask = causal_mask(L, S)
         if attn_mask is not None:
@@ -655,24 +680,37 @@ class MultiheadAttention(Module):
                                  f"(N, S) = {(N, S)}; got {kpm.shape}")
             kpm = kpm[:, None, None, :]
             mask = kpm if mask is None else mask + kpm
+        return mask
 
-        def pad_mask(m):  # one more key that everybody may see
-            return None if m is None else np.concatenate([m, np.zeros(m.shape[:-1] + (1,), m.dtype)], -1)
+    def _extra_keys(self, k, v, mask):
+        """``add_bias_kv`` and ``add_zero_attn``: one more key (and value) each, which every query may see.
 
+        k, v (N, S, E) -> (N, S + extra, E).  A zero key appended before the heads are split is a zero key
+        in every head, as PyTorch appends it after the split.
+        """
+        N, _, E = k.shape
+        extra = []
         if self.bias_k is not None:
-            k = cat([k, self.bias_k.expand(N, 1, E)], dim=1)
-            v = cat([v, self.bias_v.expand(N, 1, E)], dim=1)
-            mask = pad_mask(mask)
-
-        # split the heads: (N, S, E) -> (N, H, S, d)
-        q = q.reshape(N, L, H, d).permute(0, 2, 1, 3)
-        k = k.reshape(N, k.shape[1], H, d).permute(0, 2, 1, 3)
-        v = v.reshape(N, v.shape[1], H, d).permute(0, 2, 1, 3)
+            extra.append((self.bias_k.expand(N, 1, E), self.bias_v.expand(N, 1, E)))
         if self.add_zero_attn:
-            zeros = Tensor(np.zeros((N, H, 1, d), q.dtype))
-            k, v = cat([k, zeros], dim=2), cat([v, zeros], dim=2)
-            mask = pad_mask(mask)
+            zeros = Tensor(np.zeros((N, 1, E), k.dtype))
+            extra.append((zeros, zeros))
+        for k_new, v_new in extra:
+            k, v = cat([k, k_new], dim=1), cat([v, v_new], dim=1)
+            if mask is not None:
+                mask = np.concatenate([mask, np.zeros(mask.shape[:-1] + (1,), mask.dtype)], -1)
+        return k, v, mask
 
+    def _attend(self, q, k, v, mask):
+        """Scaled dot-product attention in every head: q (N, L, E), k and v (N, S, E) -> weights, heads.
+
+        weights (N, H, L, S) = softmax(q_h k_hᵀ/√d + mask) for each head h; heads (N, L, E) = the heads'
+        contexts Σ_s weights v_h side by side, ready for the output projection.
+        """
+        (N, L, E), S, H, d = q.shape, k.shape[1], self.num_heads, self.head_dim
+        q = q.reshape(N, L, H, d).permute(0, 2, 1, 3)  # split the heads: (N, L, E) -> (N, H, L, d)
+        k = k.reshape(N, S, H, d).permute(0, 2, 1, 3)
+        v = v.reshape(N, S, H, d).permute(0, 2, 1, 3)
         with scope("score"):
             scores = (q @ k.transpose(-1, -2)) * (1 / math.sqrt(d))
             if mask is not None:
@@ -684,20 +722,9 @@ class MultiheadAttention(Module):
         if self.training and self.dropout > 0:
             weights = F.dropout(weights, self.dropout)
         with scope("context"):
-            heads = weights @ v  # (N, H, L, d)
-            heads = heads.permute(0, 2, 1, 3).reshape(N, L, E)
+            heads = (weights @ v).permute(0, 2, 1, 3).reshape(N, L, E)  # (N, H, L, d) -> (N, L, E)
             heads.name = "heads"
-        out = _linear(self.out_proj, heads)
-
-        self.last_weights = weights.detach()
-        if not batched:
-            out = out.squeeze(0)
-        elif not self.batch_first:
-            out = out.transpose(0, 1)
-        if not need_weights:
-            return out, None
-        w = weights.mean(1) if average_attn_weights else weights
-        return out, (w.squeeze(0) if not batched else w)
+        return weights, heads
 
     def extra_repr(self):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"

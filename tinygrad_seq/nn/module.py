@@ -31,7 +31,6 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad=True, name=None):
-        data = data.data if isinstance(data, Tensor) else data
         arr = np.asarray(data)
         if arr.dtype.kind != "f":
             arr = arr.astype(get_default_dtype())

@@ -20,7 +20,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd import no_grad
 from ..creation import default_rng, stack
-from ..tensor import Tensor, as_tensor
+from ..tensor import as_tensor
 from .layers import Embedding, Linear
 from .module import Module
 from .rnn import GRU, LSTM, RNN
@@ -53,7 +53,7 @@ def sequence_cross_entropy(logits, targets, ignore_index=-100):
     sequences of different lengths can share a batch.
     """
     C = logits.shape[-1]
-    targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    targets = np.asarray(targets)
     return F.cross_entropy(logits.reshape(-1, C), targets.reshape(-1), ignore_index=ignore_index)
 
 
@@ -222,7 +222,7 @@ class Seq2Seq(Module):
         if teacher_forcing >= 1:
             logits, _ = self.decoder(tgt_in, state)
             return logits
-        tgt_in = np.asarray(tgt_in.data if isinstance(tgt_in, Tensor) else tgt_in)
+        tgt_in = np.asarray(tgt_in)
         steps, token = [], tgt_in[0]
         for t in range(tgt_in.shape[0]):
             logits, state = self.decoder(token[None], state)

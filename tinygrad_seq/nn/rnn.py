@@ -51,7 +51,7 @@ from .. import functional as F
 from ..autograd import scope
 from ..creation import cat, stack, where, zeros
 from ..ops import TimeSteps
-from ..tensor import Tensor, as_tensor
+from ..tensor import as_tensor
 from .fused import GRUStep, LSTMStep, RNNStep
 from .init import uniform
 from .module import Module, Parameter, check_sizes
@@ -189,11 +189,14 @@ def from_time_major(out, batch_first, unbatched):
     return out.transpose(0, 1) if batch_first else out
 
 
-def initial_state(owner, what, h, expected, unbatched, dtype):
-    """Check a user-given initial state against ``expected`` (batched shape); zeros when None."""
+def initial_state(owner, what, h, expected, unbatched, dtype, label="h_0"):
+    """Check a user-given initial state against ``expected`` (batched shape); zeros named ``label`` when None.
+
+    ``what`` names the argument in error messages; ``label`` ("h_0" or "c_0") is the zero state's name in pictures.
+    """
     if h is None:
         h = zeros(*expected, dtype=dtype)
-        h.name = "c_0" if "c" in what.split() or what == "c_0" else "h_0"  # the zero state's label in pictures
+        h.name = label
         return h
     h = as_tensor(h)
     want = expected[:-2] + expected[-1:] if unbatched else expected
@@ -206,7 +209,7 @@ def length_masks(owner, lengths, T, B):
     """Per step t a (B, 1) bool mask: which sequences are still running (t < length)."""
     if lengths is None:
         return None
-    lengths = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    lengths = np.asarray(lengths)
     if lengths.shape != (B,) or lengths.dtype.kind not in "iu":
         raise ValueError(f"{owner}: lengths must be {B} integers (one per batch element), got {lengths!r}")
     if lengths.min(initial=0) < 0 or lengths.max(initial=0) > T:
@@ -239,7 +242,10 @@ class RNNCellBase(Module):
             self.register_parameter("bias_hh", None)
 
     def _prepare(self, input, states):
-        """Input (B, D) or unbatched (D,) → (x (B, D), states each (B, H), unbatched)."""
+        """Input (B, D) or unbatched (D,) → (x (B, D), states each (B, H), unbatched).
+
+        states: (argument name for errors, the given state or None, label of a zero state) for each state.
+        """
         owner = type(self).__name__
         x = as_tensor(input)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
@@ -250,7 +256,8 @@ class RNNCellBase(Module):
         x = x.unsqueeze(0) if unbatched else x
         dtype = np.result_type(x.dtype, self.weight_ih.dtype)
         shape = (x.shape[0], self.hidden_size)
-        return x, [initial_state(owner, what, h, shape, unbatched, dtype) for what, h in states], unbatched
+        states = [initial_state(owner, what, h, shape, unbatched, dtype, label) for what, h, label in states]
+        return x, states, unbatched
 
     def _folded_bias(self):
         return None if self.bias_ih is None else self.bias_ih + self.bias_hh
@@ -279,7 +286,7 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
-        x, (h,), unbatched = self._prepare(input, [("hx", hx)])
+        x, (h,), unbatched = self._prepare(input, [("hx", hx, "h_0")])
         h = rnn_step(input_projection(x, self.weight_ih, self._folded_bias()), h, self.weight_hh,
                      self.nonlinearity, self.cell)
         return h.squeeze(0) if unbatched else h
@@ -294,7 +301,7 @@ class LSTMCell(RNNCellBase):
         if hx is not None and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
             raise TypeError(f"LSTMCell: the state must be a pair (h, c), got {type(hx).__name__}")
         h0, c0 = (None, None) if hx is None else hx
-        x, (h, c), unbatched = self._prepare(input, [("hx[0] (h)", h0), ("hx[1] (c)", c0)])
+        x, (h, c), unbatched = self._prepare(input, [("hx[0] (h)", h0, "h_0"), ("hx[1] (c)", c0, "c_0")])
         h, c = lstm_step(input_projection(x, self.weight_ih, self._folded_bias()), h, c, self.weight_hh, self.cell)
         return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
 
@@ -305,7 +312,7 @@ class GRUCell(RNNCellBase):
     mode = "GRU"
 
     def forward(self, input, hx=None):
-        x, (h,), unbatched = self._prepare(input, [("hx", hx)])
+        x, (h,), unbatched = self._prepare(input, [("hx", hx, "h_0")])
         h = gru_step(input_projection(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh, self.cell)
         return h.squeeze(0) if unbatched else h
 
@@ -368,7 +375,7 @@ class RNNBase(Module):
                 raise TypeError(f"{owner}: the initial state must be a pair (h_0, c_0), got {type(hx).__name__}")
             h0, c0 = (None, None) if hx is None else hx
             h0 = initial_state(owner, "h_0", h0, shape, unbatched, dtype)
-            c0 = initial_state(owner, "c_0", c0, shape, unbatched, dtype)
+            c0 = initial_state(owner, "c_0", c0, shape, unbatched, dtype, label="c_0")
         else:
             if isinstance(hx, (tuple, list)):
                 raise TypeError(f"{owner}: the initial state is one tensor h_0, not a {type(hx).__name__}")

@@ -32,7 +32,6 @@ import numpy as np
 from ..autograd import no_grad, scope
 from ..creation import cat, stack
 from ..ops import TimeSteps
-from ..tensor import Tensor
 from .attention import Attention, LocalAttention, padding_mask
 from .layers import Embedding, Linear
 from .module import Module
@@ -131,7 +130,7 @@ class AttentionSeq2Seq(Module):
 
     def forward(self, src, src_lengths, tgt_in):
         """src (S, B), src_lengths (B,), tgt_in (T, B) → logits (T, B, tgt_vocab), teacher forced."""
-        src, tgt_in = _ids(src), _ids(tgt_in)
+        src, tgt_in = np.asarray(src), np.asarray(tgt_in)
         annotations, summary = self.encoder(src, src_lengths)
         s, memory = self.decoder.start(annotations, summary, padding_mask(src_lengths, src.shape[0]))
         inputs = TimeSteps(self.decoder.embedding(tgt_in))
@@ -151,7 +150,7 @@ class AttentionSeq2Seq(Module):
 
     def greedy_decode(self, src, src_lengths, max_len=50):
         """Feed back the most likely symbol until EOS: a list of B token lists (without EOS)."""
-        src = _ids(src)
+        src = np.asarray(src)
         with no_grad():
             annotations, summary = self.encoder(src, src_lengths)
             s, memory = self.decoder.start(annotations, summary, padding_mask(src_lengths, src.shape[0]))
@@ -201,12 +200,12 @@ class TransformerSeq2Seq(Module):
             return self.out(h)
 
     def forward(self, src, src_lengths, tgt_in):
-        src, tgt_in = _ids(src), _ids(tgt_in)
+        src, tgt_in = np.asarray(src), np.asarray(tgt_in)
         memory, kpm = self.encode(src, src_lengths)
         return self.decode(tgt_in, memory, kpm)
 
     def greedy_decode(self, src, src_lengths, max_len=50):
-        src = _ids(src)
+        src = np.asarray(src)
         with no_grad():
             memory, kpm = self.encode(src, src_lengths)
             tokens = np.full((1, src.shape[1]), BOS)
@@ -216,10 +215,6 @@ class TransformerSeq2Seq(Module):
                 if (tokens == EOS).any(0).all():
                     break
         return _until_eos(tokens[1:].T)
-
-
-def _ids(x):
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
 
 
 def _until_eos(rows):

@@ -75,7 +75,7 @@ class _OneLayer(Module):
         dtype = np.result_type(x.dtype, self.weight_ih_l0.dtype)
         given = [None] * n_states if hx is None else ([hx] if n_states == 1 else list(hx))
         names = ["h_0", "c_0"][:n_states]
-        states = [initial_state(owner, n, s, (1, B, self.hidden_size), unbatched, dtype)[0]
+        states = [initial_state(owner, n, s, (1, B, self.hidden_size), unbatched, dtype, label=n)[0]
                   for n, s in zip(names, given)]
         bias = None if self.bias_ih_l0 is None else self.bias_ih_l0 + self.bias_hh_l0
         outs = []
