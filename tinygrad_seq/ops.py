@@ -17,6 +17,13 @@ Three conventions keep the rules this short:
   accept numpy arrays *and* Tensors.  The engine runs them on arrays for speed,
   and on Tensors when ``create_graph=True``, which makes every rule itself
   differentiable: second derivatives come for free.
+
+Reading the engine: this file first; then ``Function.apply`` (tensor.py), which
+runs a ``forward`` and records the node; then ``run_backward`` (autograd.py),
+which calls these ``backward`` rules from the loss back to the leaves.  The
+README's "Reading the code" goes on from there (functional.py, nn/, bptt/, viz/).
+The only other rules of the package are the fused recurrent cells of nn/fused.py,
+written beside the analytic derivation they implement.
 """
 
 from __future__ import annotations
