@@ -29,6 +29,7 @@ import numpy as np
 
 from . import functional as F
 from .autograd import no_grad
+from .checkpoint import CheckpointError, load_checkpoint
 from .creation import default_rng
 from .data import StreamBatches, Vocab
 from .nn import Embedding, Linear, Module
@@ -214,8 +215,6 @@ def load_charlm(path):
     Raises ``CheckpointError`` if the file is missing, corrupt, or not a
     character-model checkpoint.
     """
-    from .checkpoint import CheckpointError, load_checkpoint
-
     ckpt = load_checkpoint(path)
     config = ckpt.config.get("charlm")
     if not isinstance(config, dict) or ckpt.vocab is None:

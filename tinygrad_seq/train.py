@@ -60,6 +60,7 @@ from . import optim
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .creation import cat, default_rng, manual_seed
 from .data import StreamBatches, TextFileError, Vocab, split_tail
+from .functional import cross_entropy
 from .lm import MODELS, CharLM, evaluate
 from .tensor import Tensor
 
@@ -332,8 +333,6 @@ class Trainer:
         return self.model(x, state)
 
     def _loss(self, logits, y):
-        from .functional import cross_entropy
-
         return cross_entropy(logits.reshape(-1, self.model.vocab_size), y.reshape(-1))
 
     def evaluate(self) -> dict:
