@@ -355,6 +355,22 @@ def _(draw):
     ), [uniform(rng, (3, 3), -0.5, 0.5), uniform(rng, (3, 3), -0.5, 0.5), uniform(rng, (3,))]
 
 
+@case("setitem")
+def _(draw):
+    """``buf[index] = v`` recorded into the graph: the gradient reaches both the old values and v."""
+    rng = draw(rngs())
+    n = draw(st.integers(2, 4))
+    index = draw(st.sampled_from([0, slice(1, None), (slice(None), 0), np.array([0, n - 1])]))
+
+    def assign(x, v):
+        buf = x * 1.0  # a non-leaf: in-place ops on it are recorded
+        buf[index] = v * 2.0
+        return buf * buf
+
+    picked = np.zeros((n, 3))[index]
+    return assign, [uniform(rng, (n, 3)), uniform(rng, picked.shape[-1:])]
+
+
 @case("time_steps")
 def _(draw):
     """Reading a sequence one step at a time (ops.TimeSteps: one unbind node, a select per step)."""

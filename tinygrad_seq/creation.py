@@ -14,7 +14,7 @@ import numpy as np
 
 from . import ops
 from .autograd import located, state
-from .tensor import Tensor, _as_array, _shape_arg, as_tensor, get_default_dtype
+from .tensor import Tensor, _shape_arg, as_tensor, get_default_dtype
 
 # --------------------------------------------------------------------------- random numbers
 
@@ -37,8 +37,7 @@ def default_rng() -> np.random.Generator:
 
 def tensor(data, requires_grad=False, dtype=None, name=None) -> Tensor:
     """Make a tensor (a copy of ``data``), as ``torch.tensor``."""
-    arr = _as_array(data, None if dtype is None else np.dtype(dtype))
-    return Tensor(np.array(arr, copy=True), requires_grad=requires_grad, name=name)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)  # Tensor copies the caller's array
 
 
 def _float_dtype(dtype):
@@ -46,24 +45,24 @@ def _float_dtype(dtype):
 
 
 def zeros(*shape, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor._wrap(np.zeros(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def ones(*shape, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor._wrap(np.ones(_shape_arg(shape), _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def full(shape, fill_value, dtype=None, requires_grad=False) -> Tensor:
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return Tensor(np.full(shape, fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor._wrap(np.full(shape, fill_value, _float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.zeros_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
+    return Tensor._wrap(np.zeros_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.ones_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
+    return Tensor._wrap(np.ones_like(np.asarray(t), dtype=dtype), requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None) -> Tensor:
@@ -74,21 +73,22 @@ def arange(start, end=None, step=1, dtype=None) -> Tensor:
         arr = arr.astype(dtype)
     elif arr.dtype == np.float64:
         arr = arr.astype(get_default_dtype())
-    return Tensor(arr)
+    return Tensor._wrap(arr)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False) -> Tensor:
-    return Tensor(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor._wrap(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
 
 
 def randn(*shape, dtype=None, requires_grad=False) -> Tensor:
     """Standard normal samples from the generator seeded by ``manual_seed``."""
-    return Tensor(_rng.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype)), requires_grad=requires_grad)
+    samples = _rng.standard_normal(_shape_arg(shape)).astype(_float_dtype(dtype))
+    return Tensor._wrap(samples, requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=None, requires_grad=False) -> Tensor:
     """Uniform samples on [0, 1) from the generator seeded by ``manual_seed``."""
-    return Tensor(_rng.random(_shape_arg(shape)).astype(_float_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor._wrap(_rng.random(_shape_arg(shape)).astype(_float_dtype(dtype)), requires_grad=requires_grad)
 
 
 # --------------------------------------------------------------------------- joining tensors

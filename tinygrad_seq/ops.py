@@ -442,6 +442,7 @@ class CrossEntropy(Function):
 
 
 class Reshape(Function):
+    view = True  # the output may share the input's values (numpy returns a view)
     op = "reshape"
 
     def forward(self, x, shape):
@@ -453,6 +454,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    view = True  # the output may share the input's values (numpy returns a view)
     op = "permute"  # axes moved; the gradient moves back
 
     def forward(self, x, axes):
@@ -464,6 +466,7 @@ class Permute(Function):
 
 
 class Expand(Function):
+    view = True  # the output may share the input's values (numpy returns a view)
     op = "expand"  # broadcast copies; unbroadcast sums the copies' gradients
 
     def forward(self, x, shape):
@@ -474,6 +477,7 @@ class Expand(Function):
 
 
 class GetItem(Function):
+    view = True  # the output may share the input's values (numpy returns a view)
     op = "getitem"  # z = x[index]; the gradient goes back to the picked places (repeats add up)
 
     def forward(self, x, index):
@@ -482,6 +486,21 @@ class GetItem(Function):
 
     def backward(self, g, x, z):
         return (index_add(g, self.index, self.shape),)
+
+
+class SetItem(Function):
+    op = "setitem"  # z = x with z[index] = v;  ∂L/∂x = g outside index (0 where v was written),  ∂L/∂v = g[index]
+
+    def forward(self, x, v, index):
+        self.index = index
+        self.outside = np.ones(x.shape, dtype=bool)
+        self.outside[index] = False
+        z = x.copy()
+        z[index] = v
+        return z
+
+    def backward(self, g, x, v, z):
+        return g * self.outside, g[self.index]
 
 
 class IndexAdd(Function):

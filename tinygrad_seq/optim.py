@@ -243,7 +243,7 @@ class Adagrad(Optimizer):
     def _update(self, p, g, group, state):
         if not state:
             state["step"] = 0
-            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+            state["sum"] = np.full(p.shape, group["initial_accumulator_value"], p.dtype)
         state["step"] += 1
         t = state["step"]
         if group["weight_decay"] != 0:
@@ -277,11 +277,11 @@ class RMSprop(Optimizer):
     def _update(self, p, g, group, state):
         if not state:
             state["step"] = 0
-            state["square_avg"] = np.zeros_like(p.data)
+            state["square_avg"] = np.zeros(p.shape, p.dtype)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = np.zeros_like(p.data)
+                state["momentum_buffer"] = np.zeros(p.shape, p.dtype)
             if group["centered"]:
-                state["grad_avg"] = np.zeros_like(p.data)
+                state["grad_avg"] = np.zeros(p.shape, p.dtype)
         state["step"] += 1
         alpha = group["alpha"]
         if group["weight_decay"] != 0:
@@ -325,10 +325,10 @@ class Adam(Optimizer):
     def _update(self, p, g, group, state):
         if not state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
+            state["exp_avg"] = np.zeros(p.shape, p.dtype)
+            state["exp_avg_sq"] = np.zeros(p.shape, p.dtype)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                state["max_exp_avg_sq"] = np.zeros(p.shape, p.dtype)
         state["step"] += 1
         t = state["step"]
         (b1, b2), lr, lam = group["betas"], group["lr"], group["weight_decay"]

@@ -43,7 +43,7 @@ def get_default_dtype():
 
 def _as_array(data, dtype):
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if isinstance(data, np.ndarray):
         arr = data.astype(dtype) if dtype is not None and data.dtype != dtype else data
     else:
@@ -70,6 +70,102 @@ def _has_numpy_float64(data):
     return isinstance(data, np.floating)
 
 
+# --------------------------------------------------------------------------- version counters; .data reports writes
+
+
+class TrackedArray(np.ndarray):
+    """The numpy array ``Tensor.data`` hands out: a plain view of the tensor's values that reports writes.
+
+    Backward reads the inputs of an op as they are *then*, so a value changed in place
+    between forward and backward would silently give a wrong gradient.  Every tensor
+    therefore has a version counter, shared with the tensors that view the same values
+    (``x[0]``, ``x.reshape(...)``, ``x.detach()``); an op records the versions of its
+    inputs and backward raises if one moved.  In-place ops on tensors count; so does
+    any write through ``.data``: ``t.data[0] = 1``, ``t.data += 1``, ``np.add(a, b,
+    out=t.data)``, ``t.data.fill(0)`` all bump the counter, because this view reports
+    them.  Everything else behaves as numpy: results of arithmetic are plain arrays.
+    PyTorch's in-place methods work on it too (``p.data.add_(g, alpha=-lr)``), so
+    parameter updates written for PyTorch run unchanged.
+    """
+
+    def __array_finalize__(self, source):
+        # a view of tracked values (t.data[0], t.data.T) reports to the same counter; a new array reports to none
+        counter = getattr(source, "_counter", None)
+        self._counter = counter if counter is not None and np.may_share_memory(self, source) else None
+
+    def __repr__(self):  # it reads as the plain array it is
+        return repr(self.view(np.ndarray))
+
+    def _written(self):
+        if self._counter is not None:
+            self._counter[0] += 1
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        plain = tuple(x.view(np.ndarray) if isinstance(x, TrackedArray) else x for x in inputs)
+        if out is not None:
+            for o in out:
+                if isinstance(o, TrackedArray):
+                    o._written()
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, TrackedArray) else o for o in out)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if out is not None:  # in place (a += b): hand back the very arrays written into
+            return out[0] if len(out) == 1 else out
+        return result
+
+    def __setitem__(self, index, value):
+        self._written()
+        super().__setitem__(index, value)
+
+    def fill(self, value):
+        self._written()
+        super().fill(value)
+
+    def sort(self, *args, **kwargs):
+        self._written()
+        super().sort(*args, **kwargs)
+
+    def copy(self, order="C"):
+        return self.view(np.ndarray).copy(order)  # a copy is a new array: plain, untracked
+
+    def astype(self, dtype, *args, **kwargs):
+        return self.view(np.ndarray).astype(dtype, *args, **kwargs)
+
+    # ---- PyTorch's in-place methods, for parameter updates written on .data ----
+    def add_(self, other, alpha=1):
+        if isinstance(other, numbers.Number) and not isinstance(alpha, numbers.Number):
+            other, alpha = alpha, other  # the old signature add_(alpha, other)
+        self += alpha * np.asarray(other) if alpha != 1 else np.asarray(other)
+        return self
+
+    def sub_(self, other, alpha=1):
+        self -= alpha * np.asarray(other) if alpha != 1 else np.asarray(other)
+        return self
+
+    def mul_(self, other):
+        self *= np.asarray(other)
+        return self
+
+    def div_(self, other):
+        self /= np.asarray(other)
+        return self
+
+    def zero_(self):
+        self.fill(0)
+        return self
+
+    def fill_(self, value):
+        self.fill(value)
+        return self
+
+    def copy_(self, src):
+        self[...] = np.asarray(src)
+        return self
+
+    def clamp_(self, min=None, max=None):
+        np.clip(self, min, max, out=self)
+        return self
+
+
 # --------------------------------------------------------------------------- Function: one node of the graph
 
 
@@ -92,6 +188,7 @@ class Function:
 
     __slots__ = ("inputs", "parents", "needs_input_grad", "version", "scope", "released", "__dict__")
     op = "function"
+    view = False  # True for ops whose output may share its values with the first input (reshape, x[0], ...)
 
     @classmethod
     def apply(cls, *inputs, **options):
@@ -100,8 +197,8 @@ class Function:
         arrays, parents, needs, version = [], [], [], 0
         for a in inputs:
             if isinstance(a, Tensor):
-                arrays.append(a.data)
-                version += a._version
+                arrays.append(a._data)
+                version += a._counter[0]
                 needs.append(a.requires_grad)
                 if a.requires_grad:
                     parents.append(a)
@@ -116,18 +213,24 @@ class Function:
         if state.anomaly:
             check_finite(out, located(cls.op, state.scope))
         t = Tensor.__new__(Tensor)
-        t.data = out if type(out) is np.ndarray else np.asarray(out)
-        t.grad = t.name = t._hooks = None
+        t._data = out = out if type(out) is np.ndarray else np.asarray(out)
+        if out.dtype.kind not in "biuf":
+            raise TypeError(f"{located(cls.op, state.scope)} made a {out.dtype} result from inputs of dtypes "
+                            f"{', '.join(str(np.asarray(a).dtype) for a in arrays)}: tensors hold real numbers only")
+        t.grad = t.name = t._hooks = t._tracked = None
         t._scope = state.scope
-        t._version = 0
-        t._retains_grad = False
+        t._retains_grad = t._used = False
+        # a view (x.reshape, x[0]) shares the values of its input, so it shares the input's version counter
+        t._counter = inputs[0]._counter if cls.view and np.may_share_memory(out, arrays[0]) else [0]
         if parents and state.grad_enabled:
+            for p in parents:
+                p._used = True
             fn.inputs = inputs
             fn.parents = tuple(parents)
             fn.needs_input_grad = tuple(needs)  # one bool per input, as PyTorch's ctx.needs_input_grad
-            # Version counters only ever grow, so their sum is unchanged exactly when no input was
-            # modified in place: one int instead of a list per op (checked in saved_inputs).
-            fn.version = version
+            # Version counters only ever grow, so their sum is unchanged exactly when nothing that backward
+            # reads (the inputs, the output) was modified in place: one int per op, checked in saved_inputs.
+            fn.version = version + t._counter[0]
             fn.scope = t._scope
             fn.released = False
             t._ctx = fn
@@ -144,24 +247,25 @@ class Function:
                 f"backward through {located(self.op, self.scope)} a second time: its saved values were freed "
                 "after the first backward. Pass retain_graph=True to the first backward() to keep them."
             )
-        arrays, version = [], 0
+        arrays, version = [], out._counter[0]
         for a in self.inputs:
             if isinstance(a, Tensor):
-                arrays.append(a.data)
-                version += a._version
+                arrays.append(a._data)
+                version += a._counter[0]
             else:
                 arrays.append(a)
-        if version != self.version or out._version != 0:
+        if version != self.version:
             self._raise_modified(out)
-        return (self.inputs, out) if as_tensors else (arrays, out.data)
+        return (self.inputs, out) if as_tensors else (arrays, out._data)
 
     def _raise_modified(self, out):
-        changed = [a for a in self.inputs if isinstance(a, Tensor) and a._version] if out._version == 0 else [out]
-        which = "its output" if out._version else "an input"
-        names = ", ".join(f"shape {a.shape}, name {a.name!r}, version {a._version}" for a in changed)
+        changed = [a for a in (*self.inputs, out) if isinstance(a, Tensor) and a._version]
+        names = "; ".join(f"{'its output' if a is out else 'an input'} of shape {a.shape}, name {a.name!r}, "
+                          f"version {a._version}" for a in changed)
         raise RuntimeError(
-            f"{which} of {located(self.op, self.scope)} was modified in place after it was used ({names}); "
-            "backward needs the old value. Use an out-of-place op (x = x + 1) instead of x += 1."
+            f"a value that the backward of {located(self.op, self.scope)} needs was modified in place after "
+            f"it was used (one of: {names}). Modify a copy instead (x = x + 1, or y = x.clone() before "
+            "changing x), or run the backward before the change."
         )
 
     def release(self):
@@ -189,22 +293,59 @@ class Tensor:
     """
 
     __slots__ = (
-        "data", "grad", "requires_grad", "name", "_ctx", "_scope", "_version", "_hooks", "_retains_grad", "__weakref__",
+        "_data", "grad", "requires_grad", "name", "_ctx", "_scope", "_counter", "_tracked", "_used", "_hooks",
+        "_retains_grad", "__weakref__",
     )
     __array_ufunc__ = None  # `ndarray * Tensor` defers to Tensor.__rmul__ instead of looping over elements
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
-        self.data = _as_array(data, None if dtype is None else np.dtype(dtype))
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"only float tensors can require gradients; got dtype {self.data.dtype}")
+        """A new leaf holding a copy of ``data`` (so later changes to the caller's array never reach it)."""
+        arr = _as_array(data, None if dtype is None else np.dtype(dtype))
+        if isinstance(data, (np.ndarray, Tensor)) and np.may_share_memory(arr, np.asarray(data)):
+            arr = arr.copy()
+        self._init(arr, requires_grad, name)
+
+    def _init(self, arr, requires_grad=False, name=None):
+        if requires_grad and arr.dtype.kind != "f":
+            raise TypeError(f"only float tensors can require gradients; got dtype {arr.dtype}")
+        self._data = arr
         self.requires_grad = bool(requires_grad)
-        self.grad = None
+        self.grad = self._ctx = self._hooks = self._tracked = None
         self.name = name
-        self._ctx = None
         self._scope = state.scope
-        self._version = 0
-        self._hooks = None
-        self._retains_grad = False
+        self._counter = [0]  # the version counter, shared with every tensor that views the same values
+        self._used = self._retains_grad = False
+
+    @classmethod
+    def _wrap(cls, arr, requires_grad=False):
+        """A leaf around ``arr`` itself, not a copy: for arrays the engine has just made (never a caller's)."""
+        t = cls.__new__(cls)
+        t._init(arr, requires_grad)
+        return t
+
+    # ---- the values ----
+    @property
+    def data(self) -> TrackedArray:
+        """The values as a numpy array (a view that reports writes to the version counter: see TrackedArray)."""
+        view = self._tracked
+        if view is None:
+            view = self._tracked = self._data.view(TrackedArray)
+            view._counter = self._counter
+        return view
+
+    @data.setter
+    def data(self, value):
+        if value is self._tracked:  # `t.data += 1` hands back the view it wrote into (already counted)
+            return
+        arr = _as_array(value, None)
+        self._data = arr.copy() if np.may_share_memory(arr, np.asarray(value)) else arr
+        self._tracked = None
+        self._counter[0] += 1  # backward must not read the new values for a graph built on the old ones
+
+    @property
+    def _version(self) -> int:
+        """How many times the values were changed in place (shared by the tensors that view them)."""
+        return self._counter[0]
 
     # ---- introspection (read by viz) ----
     @property
@@ -238,39 +379,44 @@ class Tensor:
         return self._ctx
 
     # ---- array attributes ----
-    shape = property(lambda self: self.data.shape)
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
+    shape = property(lambda self: self._data.shape)
+    ndim = property(lambda self: self._data.ndim)
+    dtype = property(lambda self: self._data.dtype)
 
     def size(self, dim=None):
         """The shape, or one dim's length, as ``torch.Tensor.size`` (the element count is ``numel()``)."""
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._data.shape if dim is None else self._data.shape[dim]
 
     def dim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self):
-        return self.data.size
+        return self._data.size
 
     def numpy(self):
+        """The values as a numpy array sharing memory with the tensor (writes to it are tracked, as .data)."""
         return self.data
 
     def item(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element; this one has shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
-        arr = self.data if dtype is None else self.data.astype(dtype, copy=False)
-        return arr.copy() if copy else arr
+        """``np.asarray(t)``: the values, read-only (write through ``t.data`` or an in-place op, which are counted)."""
+        if copy or (dtype is not None and np.dtype(dtype) != self._data.dtype):
+            return np.array(self._data, dtype=dtype, copy=True)
+        view = self._data.view()
+        view.flags.writeable = False
+        return view
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -279,9 +425,9 @@ class Tensor:
         return id(self)
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor with shape {self.shape} is ambiguous")
-        return bool(self.data)
+        return bool(self._data)
 
     def __float__(self):
         return float(self.item())
@@ -290,10 +436,10 @@ class Tensor:
         return int(self.item())
 
     def __repr__(self):
-        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        body = np.array2string(self._data, precision=4, separator=", ", prefix="tensor(")
         extras = []
-        if self.data.dtype not in (_default_dtype, np.int64, np.bool_):
-            extras.append(f"dtype={self.data.dtype}")
+        if self._data.dtype not in (_default_dtype, np.int64, np.bool_):
+            extras.append(f"dtype={self._data.dtype}")
         if self._ctx is not None:
             extras.append(f"op={self._ctx.op!r}")
         elif self.requires_grad:
@@ -316,12 +462,12 @@ class Tensor:
                 "had requires_grad=True (or it ran inside no_grad())"
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward() without a gradient needs a scalar output; this one has shape {self.shape}. "
                     "Reduce it first (loss.sum()) or pass gradient=Tensor of the same shape."
                 )
-            gradient = Tensor(np.ones_like(self.data))
+            gradient = Tensor(np.ones_like(self._data))
         else:
             gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
             if gradient.shape != self.shape:
@@ -345,9 +491,9 @@ class Tensor:
     def _run_hooks(self, g, create_graph):
         """The gradient ``g`` (an array, or a Tensor with create_graph) after every hook has seen it."""
         for hook in self._hooks:
-            res = hook(g if create_graph else Tensor(g))
+            res = hook(g if create_graph else Tensor._wrap(g))
             if res is not None:
-                g = res if create_graph else res.data
+                g = res if create_graph else res._data
         return g
 
     def _accumulate_grad(self, g, create_graph):
@@ -356,59 +502,124 @@ class Tensor:
             self.grad = g if self.grad is None else self.grad + g
         elif self.grad is None:
             # a copy: the same array may be handed to several inputs (e.g. by add)
-            self.grad = Tensor(np.array(g, dtype=self.data.dtype))
+            self.grad = Tensor._wrap(np.array(g, dtype=self._data.dtype))
         else:
-            self.grad = Tensor(self.grad.data + g)
+            self.grad = Tensor._wrap(self.grad._data + g)
 
     def detach(self):
-        """The same values, cut from the graph (truncated BPTT cuts here)."""
-        t = Tensor(self.data)
+        """The same values, cut from the graph (truncated BPTT cuts here); they share the version counter."""
+        t = Tensor._wrap(self._data)
+        t._counter = self._counter
         t.name = self.name
         return t
 
+    def clone(self):
+        """A copy of the values that stays in the graph (its gradient flows back to this tensor)."""
+        return self * 1 if self.requires_grad else Tensor(self._data)
+
     def requires_grad_(self, requires_grad=True):
-        if requires_grad and self.data.dtype.kind != "f":
-            raise TypeError(f"only float tensors can require gradients; got dtype {self.data.dtype}")
+        if requires_grad and self._data.dtype.kind != "f":
+            raise TypeError(f"only float tensors can require gradients; got dtype {self._data.dtype}")
         if self._ctx is not None and not requires_grad:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use detach()")
         self.requires_grad = requires_grad
         return self
 
-    def zero_(self):
-        return self._inplace(lambda d: d.fill(0))
+    # ---- in-place ops: counted always, recorded when they touch the graph ----
+    def _inplace(self, what, tensor_op, array_op, other=None):
+        """Give this tensor the value ``tensor_op(its value)``, in place, as PyTorch's ``x.add_(y)`` does.
 
-    def fill_(self, value):
-        return self._inplace(lambda d: d.fill(value))
-
-    def copy_(self, src):
-        src = np.asarray(src)
-        return self._inplace(lambda d: np.copyto(d, src))
-
-    def _inplace(self, change):
-        if self.requires_grad and state.grad_enabled:
-            kind = "a leaf that requires grad" if self._ctx is None else "a tensor that requires grad"
-            raise RuntimeError(
-                f"in-place change of {kind} (shape {self.shape}, name {self.name!r}) would corrupt its gradient; "
-                "write x = x + y instead, or wrap parameter updates in no_grad()"
-            )
-        change(self.data)
-        self._version += 1
+        The new values are written where the old ones are (views of this tensor see them) and the
+        version counter moves, so a backward that needs the old values refuses to run.  When the
+        result needs a gradient (grad mode is on and this tensor or ``other`` requires grad), the op
+        is recorded: this tensor becomes its output, and its old value (a copy) its input.  That is
+        refused for a leaf that requires grad, and for a tensor some op of the graph has already
+        used: that op's gradient would flow into the new value.
+        """
+        needs_grad = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        if not (needs_grad and state.grad_enabled):
+            self._write(what, array_op)
+            return self
+        where = f"{what} on a tensor of shape {self.shape}" + (f" named {self.name!r}" if self.name else "")
+        if self._ctx is None and self.requires_grad:
+            raise RuntimeError(f"in-place change of a leaf that requires grad ({where}) would corrupt its gradient; "
+                               "write x = x + y, or change a parameter inside `with no_grad():`")
+        if self._used:
+            raise RuntimeError(f"{where}: an op of the graph already used its old value, and its gradient would "
+                               "flow into the new one; make a new tensor instead (y = x + 1, or torch-style "
+                               "stack/cat of the pieces)")
+        old = Tensor.__new__(Tensor)  # the value before the change, as the recorded op's input
+        old._init(self._data.copy(), self.requires_grad, self.name)
+        old._ctx, old._scope, old._counter = self._ctx, self._scope, [self._counter[0]]
+        new = tensor_op(old)
+        if new.shape != self.shape:
+            raise RuntimeError(f"{where}: the result has shape {new.shape}; an in-place op keeps the shape")
+        self._write(what, lambda d: np.copyto(d, new._data, casting="same_kind"))
+        fn = self._ctx = new._ctx
+        fn.version += self._counter[0] - new._counter[0]  # the op's output is this tensor now
+        self.requires_grad = True
         return self
 
+    def _write(self, what, array_op):
+        try:
+            array_op(self._data)
+        except (ValueError, TypeError) as e:  # read-only (an expand()ed view), or a float into an int tensor
+            raise type(e)(f"{what} on a tensor of shape {self.shape}, dtype {self.dtype}: {e}") from None
+        self._counter[0] += 1
+
     def __iadd__(self, other):
-        return self._inplace(lambda d: np.add(d, _data(other), out=d, casting="same_kind"))
+        return self.add_(other)
 
     def __isub__(self, other):
-        return self._inplace(lambda d: np.subtract(d, _data(other), out=d, casting="same_kind"))
+        return self.sub_(other)
 
     def __imul__(self, other):
-        return self._inplace(lambda d: np.multiply(d, _data(other), out=d, casting="same_kind"))
+        return self.mul_(other)
 
     def __itruediv__(self, other):
-        return self._inplace(lambda d: np.divide(d, _data(other), out=d, casting="same_kind"))
+        return self.div_(other)
+
+    def add_(self, other, alpha=1):
+        """self += alpha * other, in place (see ``_inplace``)."""
+        other = other if alpha == 1 else other * alpha
+        return self._inplace("add_", lambda x: x + other,
+                             lambda d: np.add(d, _data(other), out=d, casting="same_kind"), other)
+
+    def sub_(self, other, alpha=1):
+        other = other if alpha == 1 else other * alpha
+        return self._inplace("sub_", lambda x: x - other,
+                             lambda d: np.subtract(d, _data(other), out=d, casting="same_kind"), other)
+
+    def mul_(self, other):
+        return self._inplace("mul_", lambda x: x * other,
+                             lambda d: np.multiply(d, _data(other), out=d, casting="same_kind"), other)
+
+    def div_(self, other):
+        return self._inplace("div_", lambda x: x / other,
+                             lambda d: np.divide(d, _data(other), out=d, casting="same_kind"), other)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", lambda x: x.clip(min, max), lambda d: np.clip(d, min, max, out=d))
+
+    clip_ = clamp_
+
+    def zero_(self):
+        return self._inplace("zero_", lambda x: x * 0, lambda d: d.fill(0))
+
+    def fill_(self, value):
+        return self._inplace("fill_", lambda x: x * 0 + value, lambda d: d.fill(_data(value)), value)
+
+    def copy_(self, src):
+        return self._inplace("copy_", lambda x: x * 0 + src, lambda d: np.copyto(d, _data(src)), src)
 
     def __setitem__(self, index, value):
-        self._inplace(lambda d: d.__setitem__(_index(index), _data(value)))
+        """``x[index] = value``, recorded when it touches the graph: the gradient reaches ``value``."""
+        index = _index(index)
+        if _split_index(index) is not None:
+            raise IndexError("assignment with integers and index arrays mixed in one index is not supported "
+                             "(PyTorch and numpy order the result differently): index in two steps")
+        self._inplace("index assignment", lambda x: ops.SetItem.apply(x, value, index=index),
+                      lambda d: d.__setitem__(index, _data(value)), value)
 
     # ---- arithmetic ----
     def __add__(self, other):
@@ -481,22 +692,22 @@ class Tensor:
 
     # comparisons give bool tensors outside the graph
     def __eq__(self, other):
-        return Tensor(self.data == _data(other))
+        return Tensor(self._data == _data(other))
 
     def __ne__(self, other):
-        return Tensor(self.data != _data(other))
+        return Tensor(self._data != _data(other))
 
     def __lt__(self, other):
-        return Tensor(self.data < _data(other))
+        return Tensor(self._data < _data(other))
 
     def __le__(self, other):
-        return Tensor(self.data <= _data(other))
+        return Tensor(self._data <= _data(other))
 
     def __gt__(self, other):
-        return Tensor(self.data > _data(other))
+        return Tensor(self._data > _data(other))
 
     def __ge__(self, other):
-        return Tensor(self.data >= _data(other))
+        return Tensor(self._data >= _data(other))
 
     # ---- elementwise functions ----
     def exp(self):
@@ -564,7 +775,7 @@ class Tensor:
         # as torch.max(dim): the values are gathered at the indices, so on ties the gradient goes to the
         # first maximum only (amax shares it among all the maxima)
         index = list(np.indices(self.shape[:d] + (1,) + self.shape[d + 1:], sparse=True))
-        index[d] = np.expand_dims(arg(self.data, axis=d), d)
+        index[d] = np.expand_dims(arg(self._data, axis=d), d)
         values, indices = self[tuple(index)], Tensor(index[d])
         if not _kd(keepdim, keepdims):
             values, indices = values.squeeze(d), indices.squeeze(d)
@@ -575,7 +786,7 @@ class Tensor:
         if unbiased is not None:
             correction = 1 if unbiased else 0
         axes = _axes(self, dim, axis)
-        n = self.data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
+        n = self._data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
         centered = self - self.mean(axis=axes, keepdims=True)
         return (centered * centered).sum(axis=axes, keepdims=_kd(keepdim, keepdims)) / max(n - correction, 0)
 
@@ -689,14 +900,14 @@ class Tensor:
         return self.to(np.float64)
 
     def long(self):
-        return Tensor(self.data.astype(np.int64))
+        return Tensor(self._data.astype(np.int64))
 
     def to(self, dtype):
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
             return self
         if dtype.kind != "f" or self.dtype.kind != "f":
-            return Tensor(self.data.astype(dtype))
+            return Tensor(self._data.astype(dtype))
         return ops.Cast.apply(self, dtype=dtype)
 
     type = to
@@ -721,7 +932,7 @@ def as_tensor(x, dtype=None) -> Tensor:
 
 
 def _data(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def _kd(keepdim, keepdims):
@@ -753,7 +964,7 @@ def _index(index):
     if isinstance(index, tuple):
         return tuple(_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index._data
     if isinstance(index, list):
         return np.asarray(index)
     return index
@@ -813,7 +1024,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if g is None:
             if o.numel() != 1:
                 raise RuntimeError(f"grad: output of shape {o.shape} is not a scalar; pass grad_outputs")
-            g = Tensor(np.ones_like(o.data))
+            g = Tensor._wrap(np.ones_like(o._data))
         seeds.append(as_tensor(g))
     retain = create_graph if retain_graph is None else retain_graph
     found = run_backward(outputs, seeds, retain_graph=retain, create_graph=create_graph, inputs=inputs)

@@ -202,8 +202,7 @@ class Module:
             if k in own:
                 t = own[k]
                 dtype = t.data.dtype if t.data.dtype.kind == arr.dtype.kind else arr.dtype
-                t.data = np.array(arr, dtype=dtype)
-                t._version += 1
+                t.data = np.array(arr, dtype=dtype)  # (assigning .data moves the version counter)
         return missing, unexpected
 
     # ---- printing ----
