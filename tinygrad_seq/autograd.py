@@ -14,12 +14,17 @@ Both passes keep an explicit stack, so a 100,000-step unroll needs no recursion.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 
 
-class _State:
-    """Process-wide switches read by every op (module globals, kept in one place)."""
+class _State(threading.local):
+    """The switches every op reads, one set per thread (as PyTorch's grad mode is thread-local).
+
+    A ``no_grad()`` block in one thread leaves recording on in the others, and scope names
+    and anomaly checks do not mix across threads; a new thread starts from these defaults.
+    """
 
     grad_enabled = True  # `no_grad()` turns recording off
     anomaly = False  # `detect_anomaly()` checks every value for NaN / Inf
@@ -197,7 +202,9 @@ def seed(roots, root_grads, create_graph):
     """The gradients the walk starts from: ``{id(root): its gradient}`` (a root given twice gets the sum)."""
     grads = {}
     for r, g in zip(roots, root_grads):
-        g = g if create_graph else g.data
+        g = g if create_graph else g._data
+        if state.anomaly:
+            check_finite(g, "the gradient given to backward()")
         grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
     return grads
 

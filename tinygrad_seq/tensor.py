@@ -18,6 +18,7 @@ randn, ...) is in creation.py, the graph walk in autograd.py.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -207,17 +208,18 @@ class Function:
                 needs.append(False)
         try:
             out = fn.forward(*arrays, **options)
-        except (ValueError, IndexError) as e:
+        except (ValueError, IndexError, TypeError) as e:
             shapes = ", ".join(str(np.shape(d)) for d in arrays)
             raise type(e)(f"{located(cls.op, state.scope)}: inputs of shapes {shapes}: {e}") from None
         if state.anomaly:
-            check_finite(out, located(cls.op, state.scope))
-        t = Tensor.__new__(Tensor)
-        t._data = out = out if type(out) is np.ndarray else np.asarray(out)
+            _check_anomaly(out, cls.op, inputs, arrays)
+        out = out if type(out) is np.ndarray else np.asarray(out)
         if out.dtype.kind not in "biuf":
             raise TypeError(f"{located(cls.op, state.scope)} made a {out.dtype} result from inputs of dtypes "
                             f"{', '.join(str(np.asarray(a).dtype) for a in arrays)}: tensors hold real numbers only")
-        t.grad = t.name = t._hooks = t._tracked = None
+        t = Tensor.__new__(Tensor)
+        t._data = out
+        t._grad = t.name = t._hooks = t._tracked = None
         t._scope = state.scope
         t._retains_grad = t._used = False
         # a view (x.reshape, x[0]) shares the values of its input, so it shares the input's version counter
@@ -282,6 +284,32 @@ class Function:
         del self.__dict__
 
 
+def _check_anomaly(out, op, inputs, arrays):
+    """Under ``detect_anomaly``: raise if ``out`` is not finite, naming where the NaN/Inf came from.
+
+    If an input already held it, the origin is that input (a parameter or an input by name, with the
+    index of its first bad entry, which for a (T, B, D) sequence names the time step), not this op.
+    """
+    try:
+        check_finite(out, located(op, state.scope))
+    except FloatingPointError:
+        for a, arr in zip(inputs, arrays):
+            bad = np.asarray(arr)
+            if bad.dtype.kind == "f" and not np.isfinite(bad).all():
+                kind = "NaN" if np.isnan(bad).any() else "Inf"
+                first = tuple(int(i) for i in np.argwhere(~np.isfinite(bad))[0])
+                if not isinstance(a, Tensor):
+                    origin = "a constant"
+                elif a._ctx is not None:
+                    origin = f"the result of {located(a.op, a.scope)}"
+                else:
+                    what = "a parameter" if a.requires_grad else "an input"
+                    origin = f"{what} named {a.name!r}" if a.name else f"{what} without a name"
+                raise FloatingPointError(f"{kind} already in {origin} (shape {bad.shape}, first at index {first}), "
+                                         f"an input of {located(op, state.scope)}") from None
+        raise
+
+
 # --------------------------------------------------------------------------- Tensor
 
 
@@ -293,7 +321,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "_data", "grad", "requires_grad", "name", "_ctx", "_scope", "_counter", "_tracked", "_used", "_hooks",
+        "_data", "_grad", "requires_grad", "name", "_ctx", "_scope", "_counter", "_tracked", "_used", "_hooks",
         "_retains_grad", "__weakref__",
     )
     __array_ufunc__ = None  # `ndarray * Tensor` defers to Tensor.__rmul__ instead of looping over elements
@@ -310,7 +338,7 @@ class Tensor:
             raise TypeError(f"only float tensors can require gradients; got dtype {arr.dtype}")
         self._data = arr
         self.requires_grad = bool(requires_grad)
-        self.grad = self._ctx = self._hooks = self._tracked = None
+        self._grad = self._ctx = self._hooks = self._tracked = None
         self.name = name
         self._scope = state.scope
         self._counter = [0]  # the version counter, shared with every tensor that views the same values
@@ -341,6 +369,19 @@ class Tensor:
         self._data = arr.copy() if np.may_share_memory(arr, np.asarray(value)) else arr
         self._tracked = None
         self._counter[0] += 1  # backward must not read the new values for a graph built on the old ones
+
+    @property
+    def grad(self):
+        """∂L/∂self after ``backward()``: kept for leaves, and for other tensors that called ``retain_grad()``."""
+        if self._grad is None and self._ctx is not None and not self._retains_grad:
+            warnings.warn(f"the .grad of a tensor that is not a leaf (made by {located(self.op, self._scope)}, name "
+                          f"{self.name!r}) is not kept by backward(); call .retain_grad() on it before backward() "
+                          "to read ∂L/∂ of an intermediate value", UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
 
     @property
     def _version(self) -> int:
@@ -494,17 +535,19 @@ class Tensor:
             res = hook(g if create_graph else Tensor._wrap(g))
             if res is not None:
                 g = res if create_graph else res._data
+                if state.anomaly:
+                    check_finite(g, f"a hook on the tensor {self.name!r} (shape {self.shape})")
         return g
 
     def _accumulate_grad(self, g, create_graph):
         """``.grad += g``: the walk's last step for a leaf (or a tensor that called ``retain_grad()``)."""
         if create_graph:
-            self.grad = g if self.grad is None else self.grad + g
-        elif self.grad is None:
+            self._grad = g if self._grad is None else self._grad + g
+        elif self._grad is None:
             # a copy: the same array may be handed to several inputs (e.g. by add)
-            self.grad = Tensor._wrap(np.array(g, dtype=self._data.dtype))
+            self._grad = Tensor._wrap(np.array(g, dtype=self._data.dtype))
         else:
-            self.grad = Tensor._wrap(self.grad._data + g)
+            self._grad = Tensor._wrap(self._grad._data + g)
 
     def detach(self):
         """The same values, cut from the graph (truncated BPTT cuts here); they share the version counter."""
@@ -748,16 +791,16 @@ class Tensor:
 
     # ---- reductions (dim/keepdim as in PyTorch; axis/keepdims as in numpy also accepted) ----
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return ops.Sum.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+        return ops.Sum.apply(self, axis=_axes(self, dim, axis, "sum"), keepdims=_kd(keepdim, keepdims))
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return ops.Mean.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+        return ops.Mean.apply(self, axis=_axes(self, dim, axis, "mean"), keepdims=_kd(keepdim, keepdims))
 
     def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return ops.Max.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+        return ops.Max.apply(self, axis=_axes(self, dim, axis, "amax"), keepdims=_kd(keepdim, keepdims))
 
     def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return ops.Min.apply(self, axis=_axes(self, dim, axis), keepdims=_kd(keepdim, keepdims))
+        return ops.Min.apply(self, axis=_axes(self, dim, axis, "amin"), keepdims=_kd(keepdim, keepdims))
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Largest value; with a dim, ``(values, indices)`` as in PyTorch. Ties share the gradient."""
@@ -771,7 +814,7 @@ class Tensor:
             return reduce()
         if not isinstance(dim if axis is None else axis, numbers.Integral):
             raise TypeError(f"max/min take one dim (an int), got {dim if axis is None else axis!r}; use amax/amin")
-        (d,) = _axes(self, dim, axis)
+        (d,) = _axes(self, dim, axis, "max/min")
         # as torch.max(dim): the values are gathered at the indices, so on ties the gradient goes to the
         # first maximum only (amax shares it among all the maxima)
         index = list(np.indices(self.shape[:d] + (1,) + self.shape[d + 1:], sparse=True))
@@ -785,7 +828,7 @@ class Tensor:
         """Variance; ``correction=1`` (Bessel's) by default as in PyTorch."""
         if unbiased is not None:
             correction = 1 if unbiased else 0
-        axes = _axes(self, dim, axis)
+        axes = _axes(self, dim, axis, "var")
         n = self._data.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
         centered = self - self.mean(axis=axes, keepdims=True)
         return (centered * centered).sum(axis=axes, keepdims=_kd(keepdim, keepdims)) / max(n - correction, 0)
@@ -817,11 +860,11 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
+        s, e = _dim(self, start_dim, "flatten"), _dim(self, end_dim, "flatten")
         return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
 
     def permute(self, *dims):
-        dims = tuple(d % self.ndim for d in _shape_arg(dims))
+        dims = tuple(_dim(self, d, "permute") for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(
                 f"permute: {dims} is not a permutation of the {self.ndim} dims of a tensor of shape {self.shape}"
@@ -830,7 +873,8 @@ class Tensor:
 
     def transpose(self, dim0, dim1):
         axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        d0, d1 = _dim(self, dim0, "transpose"), _dim(self, dim1, "transpose")
+        axes[d0], axes[d1] = axes[d1], axes[d0]
         return ops.Permute.apply(self, axes=tuple(axes))
 
     swapaxes = transpose
@@ -849,12 +893,12 @@ class Tensor:
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        dims = (dim,) if isinstance(dim, int) else tuple(dim)
-        dims = {d % self.ndim for d in dims if self.shape[d] == 1}
+        dims = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
+        dims = {d for d in (_dim(self, d, "squeeze") for d in dims) if self.shape[d] == 1}
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in dims))
 
     def unsqueeze(self, dim):
-        dim = dim % (self.ndim + 1)
+        dim = _dim(self, dim, "unsqueeze", extra=1)  # one more place than dims: before, between or after them
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def __getitem__(self, index):
@@ -870,6 +914,7 @@ class Tensor:
 
     def split(self, split_size_or_sections, dim=0):
         """Pieces along ``dim``: of equal size (an int; the last may be smaller) or of the given sizes (a list)."""
+        dim = _dim(self, dim, "split")
         n = self.shape[dim]
         if isinstance(split_size_or_sections, numbers.Integral):
             if split_size_or_sections <= 0:
@@ -879,7 +924,7 @@ class Tensor:
             sizes = list(split_size_or_sections)
             if sum(sizes) != n:
                 raise ValueError(f"split sizes {sizes} add up to {sum(sizes)}, but dim {dim} has size {n}")
-        lead = (slice(None),) * (dim % self.ndim)
+        lead = (slice(None),) * dim
         bounds = np.cumsum([0] + sizes)
         return tuple(self[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:]))
 
@@ -939,7 +984,21 @@ def _kd(keepdim, keepdims):
     return bool(keepdim if keepdims is None else keepdims)
 
 
-def _axes(t, dim, axis):
+def _dim(t, d, op, extra=0):
+    """``d`` as a non-negative dim of ``t`` (negative counts from the end), or an IndexError naming ``op``.
+
+    ``extra=1`` for ops that insert a dim (unsqueeze), which have one more place to choose from.
+    """
+    n = t.ndim + extra
+    if not isinstance(d, numbers.Integral) or isinstance(d, bool):
+        raise TypeError(f"{op}: a dim must be an integer, got {d!r}")
+    if not -max(n, 1) <= d < max(n, 1):
+        raise IndexError(f"{op}: dim {d} is out of range for a tensor of shape {t.shape} "
+                         f"(expected a dim in [{-max(n, 1)}, {max(n, 1) - 1}])")
+    return int(d) % max(n, 1)
+
+
+def _axes(t, dim, axis, op):
     """Normalise dim/axis (an int, a tuple or None) to a sorted tuple of non-negative axes."""
     if dim is not None and axis is not None:
         raise TypeError("pass dim or axis, not both")
@@ -947,10 +1006,7 @@ def _axes(t, dim, axis):
     if a is None:
         return None
     a = (a,) if isinstance(a, numbers.Integral) else tuple(a)
-    for d in a:
-        if not -t.ndim <= d < max(t.ndim, 1):
-            raise IndexError(f"dim {d} is out of range for a tensor of shape {t.shape}")
-    return tuple(sorted(d % max(t.ndim, 1) for d in a))
+    return tuple(sorted(_dim(t, d, op) for d in a))
 
 
 def _shape_arg(shape):

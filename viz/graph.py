@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -462,4 +463,7 @@ def gradient_norms(roots: list, tensors: list) -> dict:
             return {id(t): float(np.linalg.norm(g.data)) for t, g in zip(wanted, grads) if g is not None}
         except RuntimeError:
             pass  # freed by an earlier backward(): fall back to the stored gradients
-    return {id(t): float(np.linalg.norm(t.grad.data)) for t in wanted if t.grad is not None}
+    with warnings.catch_warnings():  # (an intermediate's .grad is None unless it was retained: that is expected here)
+        warnings.simplefilter("ignore", UserWarning)
+        kept = {id(t): t.grad for t in wanted}
+    return {i: float(np.linalg.norm(g.data)) for i, g in kept.items() if g is not None}

@@ -1,0 +1,92 @@
+"""The engine refuses what would give a wrong or surprising result, with an error that says what and where."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import tinygrad_seq as tg
+from tinygrad_seq import nn
+
+
+@pytest.mark.parametrize("call, op", [
+    (lambda x: x.unsqueeze(10), "unsqueeze"), (lambda x: x.unsqueeze(-4), "unsqueeze"),
+    (lambda x: x.permute(0, 5), "permute"), (lambda x: x.permute(0, 3), "permute"),
+    (lambda x: x.flatten(start_dim=9), "flatten"), (lambda x: x.transpose(0, 2), "transpose"),
+    (lambda x: x.sum(2), "sum"), (lambda x: x.squeeze(3), "squeeze"), (lambda x: x.split(1, dim=4), "split"),
+])
+def test_dims_out_of_range_are_index_errors_naming_the_op(call, op):
+    x = tg.zeros(2, 3)
+    with pytest.raises(IndexError, match=rf"{op}: dim -?\d+ is out of range for a tensor of shape \(2, 3\)"):
+        call(x)
+
+
+def test_dims_in_range_still_work_from_either_end():
+    x = tg.zeros(2, 3)
+    assert x.unsqueeze(2).shape == (2, 3, 1) and x.unsqueeze(-1).shape == (2, 3, 1)
+    assert x.unsqueeze(-3).shape == (1, 2, 3)
+    assert x.permute(-1, 0).shape == (3, 2) and x.transpose(-1, -2).shape == (3, 2) and x.flatten(-2).shape == (6,)
+
+
+@pytest.mark.parametrize("other", [1j, np.array([1j, 2]), np.array([object(), 1], dtype=object)])
+def test_complex_and_object_results_are_refused(other):
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"^mul( made a complex\d+ result .* real numbers only|: inputs of shapes)"):
+        x * other
+
+
+def test_grad_mode_scopes_and_anomaly_are_per_thread():
+    seen = {}
+    inside = threading.Event()
+    done = threading.Event()
+
+    def quiet():
+        with tg.no_grad(), tg.scope("A"), tg.detect_anomaly():
+            inside.set()
+            done.wait(5)
+
+    t = threading.Thread(target=quiet)
+    t.start()
+    inside.wait(5)
+    x = tg.tensor([1.0], requires_grad=True)
+    seen["recorded"] = (x * 2).requires_grad
+    seen["scope"] = tg.current_scope()
+    seen["nan allowed"] = float((tg.tensor([0.0]) / 0.0).sum().item()) != 0  # no anomaly check in this thread
+    done.set()
+    t.join()
+    assert seen == {"recorded": True, "scope": "", "nan allowed": True}
+    assert tg.is_grad_enabled()
+
+
+def test_anomaly_names_an_input_that_already_held_the_nan():
+    w = tg.tensor([1.0, float("nan")], requires_grad=True, name="w")
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError,
+                                            match=r"NaN already in a parameter named 'w' .*index \(1,\).*input of mul"):
+        w * 2
+    lstm = nn.LSTM(3, 4)
+    x = tg.randn(6, 2, 3)
+    x.data[3, 1, 2] = np.inf
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"Inf already in an input .*index \(3, 1, 2\)"):
+        lstm(x)  # the first index is the time step
+
+
+def test_anomaly_checks_the_given_gradient_and_hooks():
+    x = tg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match="gradient given to backward"):
+        (x * 2).backward(tg.tensor([1.0, np.nan]))
+    h = x * 3
+    h.name = "h"
+    h.register_hook(lambda g: tg.tensor(np.full(g.shape, np.inf)))
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match="hook on the tensor 'h'"):
+        h.sum().backward()
+
+
+def test_grad_of_an_intermediate_warns_and_names_retain_grad():
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    (h * h).sum().backward()
+    with pytest.warns(UserWarning, match="retain_grad"):
+        assert h.grad is None
+    h2 = (x * 2).retain_grad()
+    (h2 * h2).sum().backward()
+    np.testing.assert_allclose(h2.grad.numpy(), 2 * h2.numpy())
