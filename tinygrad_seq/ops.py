@@ -29,10 +29,15 @@ written beside the analytic derivation they implement.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from .tensor import Function, Tensor
+
+# log(0) = -inf, 1/0 = inf, 0/0 = NaN without a RuntimeWarning, as in PyTorch: the values say it (and
+# detect_anomaly reports them).  The filter matches warnings raised from this package's code only.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinygrad_seq(\.|$)")
 
 # --------------------------------------------------------------------------- helpers for the rules (arrays or Tensors)
 
@@ -52,6 +57,14 @@ def exp(a):
 
 def tanh(a):
     return a.tanh() if isinstance(a, Tensor) else np.tanh(a)
+
+
+def sin(a):
+    return a.sin() if isinstance(a, Tensor) else np.sin(a)
+
+
+def cos(a):
+    return a.cos() if isinstance(a, Tensor) else np.cos(a)
 
 
 def sigmoid(a):
@@ -240,6 +253,26 @@ class Tanh(Function):
 
     def backward(self, g, x, z):
         return (g * (1 - z * z),)
+
+
+class Sin(Function):
+    op = "sin"  # z = sin x, dz/dx = cos x
+
+    def forward(self, x):
+        return np.sin(x)
+
+    def backward(self, g, x, z):
+        return (g * cos(x),)
+
+
+class Cos(Function):
+    op = "cos"  # z = cos x, dz/dx = −sin x
+
+    def forward(self, x):
+        return np.cos(x)
+
+    def backward(self, g, x, z):
+        return (-g * sin(x),)
 
 
 class Sigmoid(Function):

@@ -425,8 +425,34 @@ class Tensor:
     dtype = property(lambda self: self._data.dtype)
 
     def size(self, dim=None):
-        """The shape, or one dim's length, as ``torch.Tensor.size`` (the element count is ``numel()``)."""
-        return self._data.shape if dim is None else self._data.shape[dim]
+        """The shape (a `Size`), or one dim's length, as ``torch.Tensor.size`` (the element count is ``numel()``)."""
+        return Size(self._data.shape) if dim is None else self._data.shape[_dim(self, dim, "size")]
+
+    @property
+    def device(self):
+        """Always the CPU: tinygrad_seq computes with numpy."""
+        return CPU
+
+    def cpu(self):
+        return self
+
+    def cuda(self, *args, **kwargs):
+        return self.to("cuda")
+
+    def new_tensor(self, data, dtype=None):
+        return Tensor(data, dtype=dtype or self.dtype)
+
+    def new_zeros(self, *size, dtype=None):
+        return Tensor._wrap(np.zeros(_shape_arg(size), dtype or self.dtype))
+
+    def new_ones(self, *size, dtype=None):
+        return Tensor._wrap(np.ones(_shape_arg(size), dtype or self.dtype))
+
+    def new_full(self, size, fill_value, dtype=None):
+        return Tensor._wrap(np.full(_shape_arg((size,)), fill_value, dtype or self.dtype))
+
+    def new_empty(self, *size, dtype=None):
+        return self.new_zeros(*size, dtype=dtype)
 
     def dim(self):
         return self._data.ndim
@@ -475,6 +501,16 @@ class Tensor:
 
     def __int__(self):
         return int(self.item())
+
+    def __index__(self):  # names[topi] with a 0-d integer tensor
+        if self._data.ndim != 0 or self._data.dtype.kind not in "iub":
+            raise TypeError(f"only a 0-d integer tensor can be used as an index, not shape {self.shape} {self.dtype}")
+        return int(self._data)
+
+    def __invert__(self):
+        if self._data.dtype != np.bool_:
+            raise TypeError(f"~ is logical not, for bool tensors; this one is {self.dtype}")
+        return Tensor._wrap(~self._data)
 
     def __repr__(self):
         body = np.array2string(self._data, precision=4, separator=", ", prefix="tensor(")
@@ -717,6 +753,9 @@ class Tensor:
     def matmul(self, other):
         """Matrix product with numpy's rules: 1-D operands are promoted, batch dims broadcast."""
         a, b = self, as_tensor(other)
+        if a.dtype != b.dtype and a.dtype.kind == b.dtype.kind == "f":
+            raise TypeError(f"{located('matmul', state.scope)}: {a.shape} {a.dtype} @ {b.shape} {b.dtype}: both "
+                            "operands need the same dtype (as in PyTorch); convert one with .to(...)")
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"{located('matmul', state.scope)}: both operands need at least 1 dim, "
                              f"got shapes {a.shape} and {b.shape}")
@@ -764,6 +803,18 @@ class Tensor:
 
     def tanh(self):
         return ops.Tanh.apply(self)
+
+    def sin(self):
+        return ops.Sin.apply(self)
+
+    def cos(self):
+        return ops.Cos.apply(self)
+
+    def sinh(self):
+        return (self.exp() - (-self).exp()) / 2
+
+    def cosh(self):
+        return (self.exp() + (-self).exp()) / 2
 
     def sigmoid(self):
         return ops.Sigmoid.apply(self)
@@ -824,6 +875,30 @@ class Tensor:
             values, indices = values.squeeze(d), indices.squeeze(d)
         return MinMax((values, indices))
 
+    def argmax(self, dim=None, keepdim=False):
+        """Index of the largest value (of the flattened tensor if ``dim`` is None); no gradient."""
+        if dim is None:
+            return Tensor._wrap(np.asarray(np.argmax(self._data)))
+        d = _dim(self, dim, "argmax")
+        return Tensor._wrap(np.argmax(self._data, axis=d, keepdims=keepdim))
+
+    def argmin(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor._wrap(np.asarray(np.argmin(self._data)))
+        d = _dim(self, dim, "argmin")
+        return Tensor._wrap(np.argmin(self._data, axis=d, keepdims=keepdim))
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The ``k`` largest (or smallest) values along ``dim`` and their indices, as ``torch.topk``."""
+        d = _dim(self, dim, "topk")
+        if not 0 <= k <= self.shape[d]:
+            raise IndexError(f"topk: k = {k} is out of range for dim {dim} of size {self.shape[d]}")
+        order = np.argsort(-self._data if largest else self._data, axis=d, kind="stable")
+        index = np.take(order, np.arange(k), axis=d)
+        picks = list(np.indices(index.shape, sparse=True))
+        picks[d] = index
+        return MinMax((self[tuple(picks)], Tensor._wrap(index)))
+
     def var(self, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
         """Variance; ``correction=1`` (Bessel's) by default as in PyTorch."""
         if unbiased is not None:
@@ -870,6 +945,17 @@ class Tensor:
                 f"permute: {dims} is not a permutation of the {self.ndim} dims of a tensor of shape {self.shape}"
             )
         return ops.Permute.apply(self, axes=dims)
+
+    def t(self):
+        """The transpose of a matrix (a 0-d or 1-d tensor is returned as it is), as ``torch.Tensor.t``."""
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with at most 2 dims, got shape {self.shape}; use transpose")
+        return self.T if self.ndim == 2 else self
+
+    def narrow(self, dim, start, length):
+        """``length`` entries from ``start`` along ``dim`` (a view, as ``torch.narrow``)."""
+        dim = _dim(self, dim, "narrow")
+        return self[(slice(None),) * dim + (slice(start, start + length),)]
 
     def transpose(self, dim0, dim1):
         axes = list(range(self.ndim))
@@ -947,7 +1033,21 @@ class Tensor:
     def long(self):
         return Tensor(self._data.astype(np.int64))
 
-    def to(self, dtype):
+    def to(self, *args, **kwargs):
+        """A tensor of another dtype (``x.to(tg.float64)``); a device (``"cpu"``) or another tensor's dtype also
+        work, as in PyTorch: the CPU is the only device, so ``.to("cpu")`` returns the tensor itself."""
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("copy", None)
+        dtype = kwargs.pop("dtype", None)
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, Device)) and not _is_dtype_name(a):
+                device(a)  # the CPU, or a clear error
+            elif a is not None:
+                dtype = a
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
             return self
@@ -957,6 +1057,55 @@ class Tensor:
 
     type = to
     astype = to  # numpy's name, so that a backward rule can cast an array and a Tensor alike
+
+
+class Size(tuple):
+    """A shape, as ``torch.Size``: a tuple that prints as ``Size([2, 3])``."""
+
+    def __repr__(self):
+        return f"Size({list(self)})"
+
+    def numel(self):
+        return int(np.prod(self))
+
+
+class Device:
+    """``tg.device("cpu")``: the only device there is; it exists so that PyTorch code runs unchanged."""
+
+    type = "cpu"
+    index = None
+
+    def __repr__(self):
+        return "device(type='cpu')"
+
+    def __eq__(self, other):
+        return isinstance(other, Device) or other == "cpu"
+
+    def __hash__(self):
+        return hash("cpu")
+
+
+CPU = Device()
+
+
+def device(spec="cpu", index=None) -> Device:
+    """``device("cpu")``; any other device is an error that says why (there is no GPU code here)."""
+    if spec is None or isinstance(spec, Device):
+        return CPU
+    if not isinstance(spec, str) or spec.split(":")[0] != "cpu":
+        raise RuntimeError(f"device {spec!r}: tinygrad_seq runs on the CPU only (numpy); use 'cpu', or drop the "
+                           ".to(device) call")
+    return CPU
+
+
+def _is_dtype_name(name) -> bool:
+    if not isinstance(name, str):
+        return False
+    try:
+        np.dtype(name)
+    except TypeError:
+        return False
+    return True
 
 
 class MinMax(tuple):
