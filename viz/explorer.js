@@ -175,6 +175,7 @@
   // ------------------------------------------------------------------ the backward pass
   const N = D.schedule.length;
   slider.max = String(N);
+  if (!N) for (const b of document.querySelectorAll("#tgs-backward button, #tgs-backward input")) b.disabled = true;
   let position = null;  // null: the forward view; 0: at the loss; k: the first k steps of the schedule done
   const stateOf = (n) => position === null ? "" : n.done <= position ? "reached" : n.first <= position ? "partial" : "pending";
   const gradNorms = Object.values(D.nodes).map((n) => (n.grad && typeof n.grad.norm === "number" ? n.grad.norm : 0));
@@ -248,6 +249,9 @@
   function setPosition(p) {
     position = p === null ? null : Math.max(0, Math.min(N, p));
     applyBackward();
+    for (const g of root.querySelectorAll("g.cluster.tgs-current")) g.classList.remove("tgs-current");
+    const current = position ? clusterEl[D.schedule[position - 1].path] : null;
+    if (current) current.classList.add("tgs-current");
     if (position) follow(D.schedule[position - 1].path);
   }
   slider.addEventListener("input", () => setPosition(Number(slider.value)));
@@ -277,15 +281,15 @@
       html("p", { class: "tgs-hint" }, barsBox, N ? "no hidden state h(t) found in the steps" : "");
       return;
     }
-    const W = Math.max(320, barsBox.clientWidth - 12), rowH = 64, left = 150;
-    const chart = el("svg", { width: W, height: D.bars.length * (rowH + 18) + 4, class: "tgs-chart" }, null);
+    const W = Math.max(320, barsBox.clientWidth - 12), rowH = D.bars.length > 1 ? 40 : 60, top = 12, left = 190;
+    const chart = el("svg", { width: W, height: D.bars.length * (rowH + top + 16) + 4, class: "tgs-chart" }, null);
     barsBox.appendChild(chart);
     const all = D.bars.flatMap((r) => r.steps.map((b) => b.norm)).filter((v) => typeof v === "number" && v > 0);
     const log = logBox.checked;
     const hi = Math.max(...all, 1e-30), lo = Math.min(...all, hi);
     const lhi = Math.log10(hi), llo = Math.min(Math.log10(lo), lhi - 1);
     D.bars.forEach((row, r) => {
-      const y0 = r * (rowH + 18) + 4;
+      const y0 = r * (rowH + top + 16) + top + 4;
       el("text", { x: 4, y: y0 + 14, class: "tgs-bar-name" }, chart).textContent = `‖∇${row.name}(t) L‖`;
       el("text", { x: 4, y: y0 + 30, class: "tgs-bar-seq" }, chart).textContent = row.seq || "";
       el("text", { x: 4, y: y0 + 46, class: "tgs-bar-seq" }, chart).textContent =
@@ -309,8 +313,8 @@
         const i = row.steps.findIndex((b) => b.t === c.t);
         if (i < 0) continue;
         const x = left + i * bw;
-        el("line", { x1: x, x2: x, y1: y0 - 2, y2: y0 + rowH + 2, class: "tgs-bar-cut" }, chart);
-        el("text", { x: x + 3, y: y0 + 8, class: "tgs-bar-cut-label" }, chart).textContent = "✂ detach";
+        el("line", { x1: x, x2: x, y1: y0 - top, y2: y0 + rowH + 2, class: "tgs-bar-cut" }, chart);
+        el("text", { x: x + 3, y: y0 - 2, class: "tgs-bar-cut-label" }, chart).textContent = "✂ detach(): the gradient stops";
       }
     });
   }
@@ -352,7 +356,7 @@
   }
   function heatmap(parent, h) {
     const rows = h.q.length, cols = h.q[0].length;
-    const cell = Math.max(3, Math.min(24, Math.floor(220 / Math.max(rows, cols))));
+    const cell = Math.max(3, Math.min(24, Math.floor(Math.min(300 / cols, 200 / rows))));
     const c = html("canvas", { width: cols * cell, height: rows * cell, class: "tgs-heat" }, parent);
     const ctx = c.getContext("2d");
     h.q.forEach((r, i) => r.forEach((q, j) => { ctx.fillStyle = colour(q); ctx.fillRect(j * cell, i * cell, cell, cell); }));
@@ -487,17 +491,18 @@
   }
   function initialView() {
     setView();
-    if (pxPerUnit() >= 0.45) return;
-    // too small to read: start readable, around the loss, where the backward pass begins
+    if (pxPerUnit() >= 0.3) return;
+    // too small to read: start at a readable size around the loss, where the backward pass begins
     const r = svg.getBoundingClientRect();
-    const scale = Math.max(0.45, Math.min(1, r.height / whole.h));
+    const scale = 0.75;
     vb.w = r.width / scale; vb.h = r.height / scale;
     const lossId = Object.keys(nodeEl).find((id) => D.nodes[id].kind === "loss" && D.nodes[id].done === 0);
     const m = svg.getCTM().inverse().multiply(root.getCTM());
     const b = lossId ? bbox[lossId] : null;
     const c = b ? new DOMPoint(b.x + b.w / 2, b.y + b.h / 2).matrixTransform(m) : { x: whole.x + whole.w, y: whole.y };
-    vb.x = Math.min(Math.max(whole.x, c.x - vb.w / 2), whole.x + whole.w - vb.w);
-    vb.y = whole.y + (whole.h - vb.h) / 2;
+    const clamp = (v, lo, hi) => (hi < lo ? (lo + hi) / 2 : Math.min(Math.max(lo, v), hi));
+    vb.x = clamp(c.x - vb.w / 2, whole.x, whole.x + whole.w - vb.w);
+    vb.y = clamp(c.y - vb.h / 3, whole.y, whole.y + whole.h - vb.h);
     setView();
   }
   let drag = null, moved = false;
