@@ -424,7 +424,9 @@
     if (n.kind === "elided" || n.kind === "scope") fact("stands for", n.detail || n.members + " tensors");
     if (position !== null) {
       const s = stateOf(n);
-      fact("backward", s === "reached" ? "gradient complete" : s === "partial" ? "gradient arriving (summing)" : "not reached yet");
+      const reached = n.kind === "detached" ? "reached: the gradient stops here" : n.grad ? "gradient complete"
+        : "reached; it takes no gradient";
+      fact("backward", s === "reached" ? reached : s === "partial" ? "gradient arriving (summing)" : "not reached yet");
     }
     breadcrumb(info, n.home);
     if (n.kind === "parameter") {
