@@ -217,3 +217,44 @@ fig = plots.training_curves({"train": losses}, bits_per_character=True, smooth=5
 fig.savefig(OUT / "training.png", dpi=100)
 print(f"bits per character: {losses[0] / np.log(2):.2f} → {losses[-1] / np.log(2):.2f}")
 print("written:", sorted(p.name for p in OUT.iterdir()))
+
+# %% [markdown]
+# ## 11. Exploring the graph in a browser
+#
+# A picture for a slide shows one view of the graph.  `viz.explore(loss, "file.html")` writes
+# one page that holds the whole graph with its numbers: open it in any web browser (nothing is
+# fetched, every script is inside the file), or see it below when this lesson runs as a notebook.
+#
+# * drag to pan, scroll to zoom; click a frame (a time step, the layer) to fold it into one box,
+#   click the box to unfold it;
+# * hover a node: its op, scope and shape, its value and its gradient ∂L/∂· (norms, first
+#   values, a heatmap), and the derivative rule of its op as `tinygrad_seq/ops.py` writes it;
+# * the slider at the bottom runs the backward pass from the loss back to the first step, one
+#   step per notch, next to bars of ‖∇h(t) L‖: here the loss is on the **last** step only, so
+#   the bars shrink by orders of magnitude towards the first step: the vanishing gradient,
+#   step by step.
+
+# %%
+from tinygrad_seq import nn  # noqa: E402
+
+T_explore = 20 if FAST else 30
+tg.manual_seed(0)
+rnn_x, readout_x = nn.RNN(4, 16), nn.Linear(16, 1)
+x_explore = tg.tensor(np.random.default_rng(0).standard_normal((T_explore, 1, 4)).astype(np.float32), name="x")
+out_x, _ = rnn_x(x_explore)
+L_last = (readout_x(out_x[-1]) ** 2).sum()  # a loss on the last step only
+L_last.name = "L(T)"
+page = viz.explore(L_last, OUT / "rnn_explorer.html", title=f"an RNN over {T_explore} steps, loss on the last") \
+    if RENDER else None
+if page is not None:
+    bars = [b["norm"] for b in page.data["bars"][0]["steps"]]
+    ts, norms = plots.hidden_gradient_norms(L_last)
+    print(f"wrote {page.path}: {len(page.graph.nodes)} nodes, {page.path.stat().st_size / 1e3:.0f} kB")
+    print(f"‖∇h(t) L‖ at the first step / at the last = {bars[0] / bars[-1]:.1e}")
+    assert np.allclose(bars, norms, rtol=1e-4), "the page's bars are ‖∂L/∂h(t)‖ as plots computes them"
+    assert [s["t"] for s in page.data["schedule"]] == sorted(ts, reverse=True), "backward runs from the last step"
+    assert bars[0] < 1e-2 * bars[-1], f"the gradient should vanish towards the first step: {bars[0] / bars[-1]:.1e}"
+    assert "1 - z²" in page.data["rules"]["tanh"]["rule"], "the tanh rule is read from ops.py"
+
+# %%
+page  # noqa: B018 (a notebook shows the explorer here, inline)

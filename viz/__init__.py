@@ -6,6 +6,7 @@
     viz.render(loss, "lstm.svg", collapse="t=*")     # each time step as one box
     viz.render(loss, "grad.svg", backward=True)      # the gradient flow, ‖∂L/∂·‖ on the arrows
     viz.show(fig_or_graph, "file.png")      # inline in a notebook, and saved to the file
+    viz.explore(loss, "graph.html")         # a self-contained page to explore values, gradients, BPTT
     fig = viz.plots.gradient_flow(curves)            # matplotlib Figures for the lecture's plots
 
 The engine never imports viz; viz reads the graph through Tensor's public
@@ -15,10 +16,12 @@ matplotlib are imported here only.
 
 from .display import show
 from .drawing import RendererNotFound, TensorGraph, draw, find_renderer, layout, render
+from .explore import Explorer, explore  # viz.explore is the function (the module: from viz.explore import ...)
 from .graph import Graph, build
 
 __all__ = [
     "plots", "draw", "render", "show", "build", "Graph", "TensorGraph", "find_renderer", "layout", "RendererNotFound",
+    "explore", "Explorer",
 ]
 
 

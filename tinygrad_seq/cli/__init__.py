@@ -120,10 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "render", help="draw the unrolled computational graph of a small model", formatter_class=_formatter,
         description="Draw the graph that computes the loss of a small model unrolled over --steps time steps.\n"
-        "SVG needs no system packages (graphviz-pure); PNG too; DOT needs no layout engine at all.",
+        "SVG needs no system packages (graphviz-pure); PNG too; DOT needs no layout engine at all.\n"
+        ".html writes the explorer: one self-contained page to pan, collapse scopes, read values and\n"
+        "gradients, and step the backward pass through time.",
         epilog="examples:\n  tinygrad-seq render --model rnn --steps 4 -o rnn.svg\n"
         "  tinygrad-seq render --model lstm --steps 3 --collapse 't=*' -o lstm.svg\n"
         "  tinygrad-seq render --model rnn --backward -o grad.png\n"
+        "  tinygrad-seq render --model lstm -o lstm.html        # the explorer, for a web browser\n"
         "  tinygrad-seq render --model seq2seq-attention --collapse '*_gate' -o s2s.svg",
     )
     p.add_argument("--model", choices=RENDERABLE, default="rnn", help="what to draw (default: %(default)s)")
@@ -133,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "a number = depth); repeatable")
     p.add_argument("--backward", action="store_true", help="draw the gradient flow (arrows reversed, ‖∂L/∂·‖)")
     p.add_argument("--vertical", action="store_true", help="time runs top to bottom instead of left to right")
-    p.add_argument("--format", choices=("svg", "png", "dot"),
+    p.add_argument("--format", choices=("svg", "png", "dot", "html"),
                    help="picture format (default: from -o's suffix, else svg)")
     p.add_argument("-o", "--output", required=True, help="file to write")
     p.set_defaults(run=_run("render"))

@@ -190,8 +190,12 @@ def check(args) -> int:
 
 def render(args) -> int:
     fmt = args.format or os.path.splitext(args.output)[1].lstrip(".").lower() or "svg"
-    if fmt not in ("svg", "png", "dot", "gv"):
-        raise UsageError(f"cannot write {fmt!r} pictures: use .svg, .png or .dot (graphviz-pure has no PDF)")
+    if fmt not in ("svg", "png", "dot", "gv", "html", "htm"):
+        raise UsageError(f"cannot write {fmt!r} pictures: use .svg, .png, .dot, or .html for the explorer "
+                         "(graphviz-pure has no PDF)")
+    suffix = os.path.splitext(args.output)[1].lower()
+    if fmt in ("html", "htm") and suffix not in ("", ".html", ".htm"):
+        raise UsageError(f"--format html writes a web page: name it .html, not {args.output!r}")
     folder = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(folder):
         raise UsageError(f"cannot write {args.output!r}: folder {folder!r} does not exist")
@@ -204,12 +208,18 @@ def render(args) -> int:
 
     t0 = time.perf_counter()
     loss = examples.build(args.model, args.steps)
+    time_axis = "vertical" if args.vertical else "horizontal"
     try:
-        out = viz.render(loss, args.output, format=fmt, collapse=collapse, backward=args.backward,
-                         time_axis="vertical" if args.vertical else "horizontal")
+        if fmt in ("html", "htm"):  # the explorer: one self-contained page (its backward view is a slider)
+            out = viz.explore(loss, args.output, collapse=collapse, time_axis=time_axis).path
+        else:
+            out = viz.render(loss, args.output, format=fmt, collapse=collapse, backward=args.backward,
+                             time_axis=time_axis)
     except viz.RendererNotFound as e:
         raise UsageError(str(e)) from None
     print(f"wrote {out} ({args.model}, {args.steps} steps, {time.perf_counter() - t0:.1f} s)")
+    if fmt in ("html", "htm"):
+        print("open it in a web browser: pan, zoom, collapse scopes, read values and gradients, step the backward pass")
     return 0
 
 

@@ -1,7 +1,7 @@
 """``tinygrad-seq demo``: the guided tour, on Python's own reference text.
 
 1. train a character-level LSTM for a fixed time budget, with samples before and after;
-2. draw its graph unrolled over a few characters (SVG);
+2. draw its graph unrolled over a few characters (SVG), and write the explorer page of that graph (HTML);
 3. plot how the gradient flows back through time in an RNN, a GRU and this LSTM (PNG);
 4. check its autodiff gradients against the analytic BPTT formulas (a table).
 """
@@ -63,12 +63,16 @@ def run(args) -> int:
     graph_file = out / "unrolled_lstm.svg"
     collapsed_file = out / "unrolled_lstm_collapsed.svg"
     loss = _unrolled_loss(trainer, "def f")
+    explorer_file = out / "explorer.html"
     try:
         viz.render(loss, graph_file, title="the char-LSTM reading 'def ', predicting 'ef f'")
         viz.render(loss, collapsed_file, collapse="t=*", title="the same graph, one box per time step")
+        viz.explore(loss, explorer_file, title="the char-LSTM reading 'def ', predicting 'ef f'")
     except viz.RendererNotFound as e:
         raise UsageError(str(e)) from None
     print(f"every op of 4 time steps: {graph_file}\none box per time step:    {collapsed_file}")
+    print(f"explore it in a browser:  {explorer_file}  (values, gradients and derivative rules of every "
+          "node; step the backward pass through time)")
 
     _heading("3. How far back does the gradient reach? ‖∂L/∂h(t)‖ for an RNN, a GRU and this LSTM")
     plot_file = out / "gradient_flow.png"
