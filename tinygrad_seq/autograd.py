@@ -23,12 +23,20 @@ class _State(threading.local):
     """The switches every op reads, one set per thread (as PyTorch's grad mode is thread-local).
 
     A ``no_grad()`` block in one thread leaves recording on in the others, and scope names
-    and anomaly checks do not mix across threads; a new thread starts from these defaults.
+    and anomaly checks do not mix across threads; a new thread starts from the defaults.
+    The three are kept as one tuple, ``mode``, so that an op reads them with one lookup.
     """
 
-    grad_enabled = True  # `no_grad()` turns recording off
-    anomaly = False  # `detect_anomaly()` checks every value for NaN / Inf
-    scope = ""  # the scope path in force, e.g. "LSTM/l0/t=3"
+    mode = (True, False, "")  # (grad_enabled, anomaly, scope): recording on, no NaN checks, no scope
+
+    grad_enabled = property(lambda self: self.mode[0], lambda self, on: self._set(0, bool(on)))
+    anomaly = property(lambda self: self.mode[1], lambda self, on: self._set(1, bool(on)))
+    scope = property(lambda self: self.mode[2], lambda self, path: self._set(2, path))
+
+    def _set(self, i, value):
+        mode = list(self.mode)
+        mode[i] = value
+        self.mode = tuple(mode)
 
 
 state = _State()
@@ -180,6 +188,7 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     grads = seed(roots, root_grads, create_graph)
     ready = [r for r in {id(r): r for r in roots}.values() if uses[id(r)] == 0]
     wanted = None if inputs is None else {id(t): None for t in inputs}
+    anomaly = state.anomaly
     with set_grad_enabled(create_graph):  # the rules' own ops are recorded only to differentiate them again
         while ready:
             t = ready.pop()
@@ -187,9 +196,10 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
             if g is not None:
                 if t._hooks:
                     g = t._run_hooks(g, create_graph)
-                keep(t, g, wanted, create_graph)
+                if wanted is not None or fn is None or t._retains_grad:
+                    keep(t, g, wanted, create_graph)
                 if fn is not None:
-                    send_to_inputs(fn, t, g, grads, create_graph, retain_graph)
+                    send_to_inputs(fn, t, g, grads, create_graph, retain_graph, anomaly)
             if fn is not None:
                 for p in fn.parents:  # a parent is ready once every op that used it has sent its share
                     uses[id(p)] -= 1
@@ -218,17 +228,18 @@ def keep(t, g, wanted, create_graph):
         t._accumulate_grad(g, create_graph)
 
 
-def send_to_inputs(fn, out, g, grads, create_graph, retain_graph):
+def send_to_inputs(fn, out, g, grads, create_graph, retain_graph, anomaly=False):
     """Run the rule of op ``fn`` (which made ``out``) on ``g`` and add each input's share into ``grads``."""
     ins, z = fn.saved_inputs(out, as_tensors=create_graph)
-    for a, needed, ga in zip(fn.inputs, fn.needs_input_grad, fn.backward(g, *ins, z)):
-        if ga is None or not needed:
+    for a, ga in zip(fn.inputs, fn.backward(g, *ins, z)):
+        if ga is None or not getattr(a, "requires_grad", False):  # a constant, or a tensor that needs none
             continue
-        if ga.shape != a.shape:
-            ga = unbroadcast(ga, a.shape, fn)
-        if ga.dtype != a.dtype:  # e.g. float32 input, float64 result: PyTorch keeps the input's
-            ga = ga.astype(a.dtype)
-        if state.anomaly:
+        value = a._data  # (the array itself: cheaper than the tensor's shape and dtype properties)
+        if ga.shape != value.shape:
+            ga = unbroadcast(ga, value.shape, fn)
+        if ga.dtype != value.dtype:  # e.g. float32 input, float64 result: PyTorch keeps the input's
+            ga = ga.astype(value.dtype)
+        if anomaly:
             check_finite(ga, f"the backward of {located(fn.op, fn.scope)}")
         prev = grads.get(id(a))
         grads[id(a)] = ga if prev is None else prev + ga

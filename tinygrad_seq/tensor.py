@@ -187,7 +187,7 @@ class Function:
     for any input that ``self.needs_input_grad`` says needs no gradient.
     """
 
-    __slots__ = ("inputs", "parents", "needs_input_grad", "version", "scope", "released", "__dict__")
+    __slots__ = ("inputs", "parents", "version", "scope", "released", "__dict__")
     op = "function"
     view = False  # True for ops whose output may share its values with the first input (reshape, x[0], ...)
 
@@ -195,45 +195,43 @@ class Function:
     def apply(cls, *inputs, **options):
         """Run ``forward`` on the inputs' arrays; if an input requires grad, record the node for backward."""
         fn = cls()
-        arrays, parents, needs, version = [], [], [], 0
+        recording, anomaly, scope_path = state.mode
+        arrays, parents, version = [], [], 0
         for a in inputs:
             if isinstance(a, Tensor):
                 arrays.append(a._data)
                 version += a._counter[0]
-                needs.append(a.requires_grad)
-                if a.requires_grad:
+                if a.requires_grad and recording:
                     parents.append(a)
+                    a._used = True  # (an in-place change of it later is refused: see Tensor._inplace)
             else:
+                if isinstance(a, complex) or (type(a) is np.ndarray and a.dtype.kind not in "biuf"):
+                    raise TypeError(f"{located(cls.op, scope_path)}: a constant of type {type(a).__name__} "
+                                    f"(dtype {np.asarray(a).dtype}): tensors hold real numbers only")
                 arrays.append(a)
-                needs.append(False)
         try:
             out = fn.forward(*arrays, **options)
         except (ValueError, IndexError, TypeError) as e:
             shapes = ", ".join(str(np.shape(d)) for d in arrays)
-            raise type(e)(f"{located(cls.op, state.scope)}: inputs of shapes {shapes}: {e}") from None
-        if state.anomaly:
+            raise type(e)(f"{located(cls.op, scope_path)}: inputs of shapes {shapes}: {e}") from None
+        if anomaly:
             _check_anomaly(out, cls.op, inputs, arrays)
-        out = out if type(out) is np.ndarray else np.asarray(out)
-        if out.dtype.kind not in "biuf":
-            raise TypeError(f"{located(cls.op, state.scope)} made a {out.dtype} result from inputs of dtypes "
-                            f"{', '.join(str(np.asarray(a).dtype) for a in arrays)}: tensors hold real numbers only")
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
         t = Tensor.__new__(Tensor)
         t._data = out
         t._grad = t.name = t._hooks = t._tracked = None
-        t._scope = state.scope
+        t._scope = scope_path
         t._retains_grad = t._used = False
         # a view (x.reshape, x[0]) shares the values of its input, so it shares the input's version counter
         t._counter = inputs[0]._counter if cls.view and np.may_share_memory(out, arrays[0]) else [0]
-        if parents and state.grad_enabled:
-            for p in parents:
-                p._used = True
+        if parents:
             fn.inputs = inputs
             fn.parents = tuple(parents)
-            fn.needs_input_grad = tuple(needs)  # one bool per input, as PyTorch's ctx.needs_input_grad
             # Version counters only ever grow, so their sum is unchanged exactly when nothing that backward
             # reads (the inputs, the output) was modified in place: one int per op, checked in saved_inputs.
             fn.version = version + t._counter[0]
-            fn.scope = t._scope
+            fn.scope = scope_path
             fn.released = False
             t._ctx = fn
             t.requires_grad = True
@@ -241,6 +239,11 @@ class Function:
             t._ctx = None
             t.requires_grad = False
         return t
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        """One bool per input: must backward compute its gradient? (as PyTorch's ``ctx.needs_input_grad``)"""
+        return tuple(isinstance(a, Tensor) and a.requires_grad for a in self.inputs)
 
     def saved_inputs(self, out, as_tensors):
         """The inputs and output as backward needs them, after checking they were not changed since forward."""
@@ -278,7 +281,8 @@ class Function:
         with the output like the rest of the graph.
         """
         self.released = True
-        self.inputs = tuple(a for a in self.inputs if isinstance(a, Tensor))
+        if len(self.inputs) != len(self.parents):  # drop the constants (masks, targets); keep every tensor
+            self.inputs = tuple([a for a in self.inputs if isinstance(a, Tensor)])
         # dropping the instance dict frees every saved array at once (and, unlike .clear(), does not
         # create a dict for the many ops that saved nothing)
         del self.__dict__
