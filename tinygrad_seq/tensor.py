@@ -757,9 +757,6 @@ class Tensor:
     def matmul(self, other):
         """Matrix product with numpy's rules: 1-D operands are promoted, batch dims broadcast."""
         a, b = self, as_tensor(other)
-        if a.dtype != b.dtype and a.dtype.kind == b.dtype.kind == "f":
-            raise TypeError(f"{located('matmul', state.scope)}: {a.shape} {a.dtype} @ {b.shape} {b.dtype}: both "
-                            "operands need the same dtype (as in PyTorch); convert one with .to(...)")
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"{located('matmul', state.scope)}: both operands need at least 1 dim, "
                              f"got shapes {a.shape} and {b.shape}")

@@ -30,7 +30,8 @@ def show(obj, path=None, **options):
 
     obj: a matplotlib Figure, a graph returned by ``viz.draw``, or a Tensor (drawn with
     ``viz.draw(obj, **options)``).  A Figure is closed afterwards, so a long lesson does not
-    keep every figure in memory.  Returns the path written, or None.
+    keep every figure in memory.  Returns the path written (None in a notebook, where it would
+    only print as the cell's output).
     """
     if hasattr(obj, "savefig"):  # a matplotlib Figure
         if options:
@@ -39,18 +40,23 @@ def show(obj, path=None, **options):
         if path is not None:
             written = pathlib.Path(path)
             obj.savefig(written, dpi=120, bbox_inches="tight")
-        if in_notebook():
-            from IPython.display import display
+        if in_notebook():  # a Figure not made by pyplot shows only as text: hand the notebook its PNG
+            import io
 
-            display(obj)
+            from IPython.display import Image, display
+
+            buffer = io.BytesIO()
+            obj.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+            display(Image(buffer.getvalue()))
         import matplotlib.pyplot as plt
 
-        plt.close(obj)
-        return written
+        plt.close(obj)  # (also keeps Jupyter's inline backend from drawing it a second time)
+        return None if in_notebook() else written
     graph = obj if hasattr(obj, "source") and not hasattr(obj, "data") else draw(obj, **options)
     written = render(graph, path) if path is not None else None
     if in_notebook():
         from IPython.display import SVG, display
 
         display(SVG(written.read_bytes() if written is not None and written.suffix == ".svg" else graph.pipe("svg")))
+        return None  # (a returned path would print as the cell's Out[])
     return written
