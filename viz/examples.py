@@ -237,6 +237,9 @@ def readme_pictures(folder) -> dict:
         "seq2seq_attention.svg": lambda: render(seq2seq()[0], folder / "seq2seq_attention.svg",
                                                  collapse=["*encoder*/t=*", "cell"]),
         "rnn_1000_steps.svg": lambda: render(vanilla_rnn(1000)[0], folder / "rnn_1000_steps.svg"),
+        "rnn_truncated.svg": lambda: render(truncated_bptt(), folder / "rnn_truncated.svg", chunks=True),
+        "rnn_truncated_backward.svg": lambda: render(truncated_bptt(), folder / "rnn_truncated_backward.svg",
+                                                     chunks=True, backward=True),
     }
     times = {}
     for name, job in jobs.items():

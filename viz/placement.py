@@ -165,6 +165,8 @@ def layout_of(graph: dict) -> dict:
         if "nodes" in o or o.get("name", "").startswith("cluster"):
             if "bb" in o:
                 out["clusters"][o["name"]] = (numbers(o["bb"]), o.get("lp"))
+                if o.get("lp") and "lwidth" in o:  # the label's size, in points
+                    out.setdefault("labels", {})[o["name"]] = (float(o["lwidth"]) * 72, float(o["lheight"]) * 72)
         elif "pos" in o:
             x, y = numbers(o["pos"])
             out["nodes"][o["name"]] = (x, y, float(o["width"]) * 72, float(o["height"]) * 72)
@@ -265,6 +267,7 @@ class Placer:
         self.frame_of = {n: p for p, c in scene.clusters.items() for n in c.nodes}  # node id -> its cluster
         self.gaps = {}  # row -> (where its cells meet along time, its low and high edge across)
         self.cut_frames = []  # (cluster the row is in, nodes, box) of each entry that starts after a cut
+        self.labels = []  # boxes of the steps' frame labels ("t = 3"), which no route may cross
 
     # ------------------------------------------------------------------ 2. one layout per kind of step
 
@@ -543,6 +546,9 @@ class Placer:
             if path is not None:
                 moved = [bb[0] + dx, bb[1] + dy, bb[2] + dx, bb[3] + dy]
                 bbs[path] = (moved, shifted(lp, dx, dy) if lp else None)
+                if lp and name in layout.get("labels", {}):
+                    (x, y), (w, h) = numbers(shifted(lp, dx, dy)), layout["labels"][name]
+                    self.labels.append([x - w / 2, y - h / 2, x + w / 2, y + h / 2])
         for k, (a, b, _) in enumerate(scene.edges):
             if a in roles and b in roles:
                 route = layout["edges"].get(f"{roles[a]}-{roles[b]}")
@@ -593,8 +599,8 @@ class Placer:
         rects = [[b.x - b.w / 2 - 2, b.y - b.h / 2 - 2, b.x + b.w / 2 + 2, b.y + b.h / 2 + 2] for b in boxes.values()]
         steps = [(r, i) for r, row in enumerate(scene.rows) for i, c in enumerate(row.cells) if c.kind == "step"]
         frames = [bbs[scene.rows[r].cells[i].cluster][0] for r, i in steps]
-        obstacles = np.array(rects + frames, float).reshape(-1, 4)
-        weights = np.array([NODE] * len(rects) + [FRAME] * len(frames))
+        obstacles = np.array(rects + frames + self.labels, float).reshape(-1, 4)
+        weights = np.array([NODE] * len(rects) + [FRAME] * len(frames) + [NODE] * len(self.labels))
         owner = {n: k for k, n in enumerate(ids)}
         frame_index = {cell: len(rects) + k for k, cell in enumerate(steps)}
 
@@ -637,8 +643,12 @@ class Placer:
             bounds = self.gaps[r][0]
             ways = [[xy(along, margin)]]
             if self.scene.rows[r].cells[i].kind == "step":  # a lone box is met from above or below: its sides
-                for g in (bounds[i] + shift, bounds[i + 1] + shift):  # carry the arrows of the recurrence
-                    ways.append([xy(g, across), xy(g, margin)])
+                # carry the arrows of the recurrence.  Each lane meets a node a little higher or lower, so
+                # that lines from two nodes into two neighbouring steps never read as one line between them
+                half = (boxes[n].w if vertical else boxes[n].h) / 2
+                level = across + max(-0.5 * half, min(0.5 * half, shift * 1.3))
+                for g in (bounds[i] + shift, bounds[i + 1] + shift):
+                    ways.append([xy(g, level), xy(g, margin)])
             return ways
 
         def margins(n):
