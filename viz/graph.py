@@ -422,6 +422,7 @@ def build(
 
 
 def _walk(roots, fold, constants, detached, mark_detached, chunks, gradients) -> Walk:
+    """Everything `build` needs to know about the tensors, found once (see `Walk`)."""
     order, ins = trace(roots, constants)
     root_ids = {id(r) for r in roots}
     chunk = chunk_of(roots, order, ins) if chunks else {id(t): 0 for t in order}
@@ -430,26 +431,20 @@ def _walk(roots, fold, constants, detached, mark_detached, chunks, gradients) ->
     carried = _carried_states(order, ins, scopes)
     if mark_detached:
         cut |= carried
-    cuts = []
-    if chunks:
-        for t in order:
-            if chunk[id(t)] > 0 and (id(t) in cut or id(t) in carried):
-                origin = _detached_from(t, [u for u in order if chunk[id(u)] == chunk[id(t)] - 1], scopes)
-                if origin is not None:
-                    cut.add(id(t))
-                    cuts.append((origin, t))
-    losses = find_losses(roots, ins)
-    kinds = {id(t): _kind(t, losses, cut) for t in order}
     kept = {id(t): not (fold and t.op in STRUCTURAL_OPS and t.name is None and id(t) not in root_ids) for t in order}
     rep = {}
     for t in order:
-        if kept[id(t)]:
-            rep[id(t)] = (t,)
-        else:
-            rep[id(t)] = tuple({id(r): r for a in ins[id(t)] for r in rep[id(a)]}.values())
-    for origin, t in cuts:  # a folded origin (h_n = stack of the last h) is drawn as what it stands for
-        if not kept[id(origin)] and rep[id(origin)]:
-            cuts[cuts.index((origin, t))] = (rep[id(origin)][-1], t)
+        rep[id(t)] = (t,) if kept[id(t)] else tuple({id(r): r for a in ins[id(t)] for r in rep[id(a)]}.values())
+    cuts = []  # each chunk's starting state, joined to the value of the chunk before it was detached from
+    for t in order:
+        if chunks and chunk[id(t)] > 0 and (id(t) in cut or id(t) in carried):
+            origin = _detached_from(t, [u for u in order if chunk[id(u)] == chunk[id(t)] - 1], scopes)
+            if origin is not None:
+                cut.add(id(t))
+                # a folded origin (h_n, a stack of the last h) is drawn as what it stands for
+                cuts.append((origin if kept[id(origin)] else rep[id(origin)][-1], t))
+    losses = find_losses(roots, ins)
+    kinds = {id(t): _kind(t, losses, cut) for t in order}
     return Walk(order, ins, kinds, kept, rep, scopes, chunk, cuts, gradients)
 
 
@@ -466,8 +461,8 @@ def _detached_from(leaf: Tensor, earlier: list, scopes: dict) -> Tensor | None:
     for u in reversed(earlier):
         if np.shares_memory(u.data, leaf.data):
             return u
-    same = [u for u in earlier if u.data.size == leaf.data.size and np.array_equal(u.data.reshape(-1),
-                                                                                    leaf.data.reshape(-1))]
+    same = [u for u in earlier if u.op is not None and u.data.size == leaf.data.size  # computed, not a leaf
+            and np.array_equal(u.data.reshape(-1), leaf.data.reshape(-1))]
     if not same:
         return None
     return max(reversed(same), key=lambda u: ((time_step(scopes[id(u)]) or ("", -1))[1], u.name is not None))

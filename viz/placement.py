@@ -80,8 +80,8 @@ class Scene:
 
     def dot(self, name: str = "tensor_graph") -> str:
         """The DOT text, nothing placed: what ``viz.render(…, "x.dot")`` writes."""
-        return write_dot(name, self.attrs, self.node_attrs, self.edge_attrs, self.clusters, "",
-                         {n: a for n, a in self.nodes.items()}, self.edges)
+        return write_dot(name, self.attrs, self.node_attrs, self.edge_attrs, self.clusters, "", self.nodes,
+                         self.edges)
 
 
 # --------------------------------------------------------------------------- DOT text
@@ -99,7 +99,7 @@ def attr_list(attrs: dict) -> str:
     return " ".join(f"{k}={quote(v)}" for k, v in attrs.items())
 
 
-def write_dot(name, attrs, node_attrs, edge_attrs, clusters, top, nodes, edges, lines_only=False):
+def write_dot(name, attrs, node_attrs, edge_attrs, clusters, top, nodes, edges) -> str:
     """DOT for the cluster tree under ``top``, with the given nodes (id -> attrs) and edges, one statement a line.
 
     Clusters without any node left in them (all of it drawn elsewhere) are left out.
@@ -135,7 +135,7 @@ def write_dot(name, attrs, node_attrs, edge_attrs, clusters, top, nodes, edges, 
     for tail, head, a in edges:
         lines.append(f"\t{tail} -> {head}" + (f" [{attr_list(a)}]" if a else ""))
     lines.append("}")
-    return lines if lines_only else "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- reading what Graphviz wrote
@@ -216,21 +216,19 @@ def place(scene: Scene, run) -> str:
 
     run(source, format, engine) -> bytes runs the layout engine (engine "dot" or "neato -n2").
     """
-    sizes = measure(scene, run)
-    order = Placer(scene, sizes, run)
-    return order.final()
+    return Placer(scene, measure(scene, run), run).final()
 
 
 def measure(scene: Scene, run) -> dict:
     """{node id: (width, height)} in points, as the engine will draw it, with room for what it mis-measures."""
-    probe = "××××××××××"  # ten characters of 0.838 em: an engine that reads them as six bytes of spaces says 6.36
+    probe = "×" * 10  # 8.38 em wide; an engine that counts each character as two bytes of spaces says 6.36 em
     nodes = {n: {**a, "pos": "0,0"} for n, a in scene.nodes.items()}
     nodes["probe__"] = {"label": f'<<FONT POINT-SIZE="100">{probe}</FONT>>', "shape": "plain", "pos": "0,0"}
     root = Cluster("", "", {}, [], list(nodes))
     src = write_dot("measure", {k: v for k, v in scene.attrs.items() if k in ("fontname",)}, scene.node_attrs,
                     {}, {"": root}, "", nodes, [])
     found = layout_of(read_json(run(src, "json", "neato -n2"))[0])["nodes"]
-    careless = found["probe__"][2] < 0.95 * 83.8 * len(probe)
+    careless = found["probe__"][2] < 0.95 * WIDE["×"] * 100 * len(probe)  # (at 100 points)
     sizes = {}
     for n, a in scene.nodes.items():
         _, _, w, h = found[n]
@@ -253,7 +251,11 @@ def _sized(attrs: dict, size: tuple, label: bool = True) -> dict:
 
 
 class Placer:
-    """Runs 2–4 of `place` on one scene."""
+    """Runs 2–4 of `place` on one scene, given the size of every node (run 1).
+
+    Coordinates are Graphviz's points, y upwards.  "Along" is the direction time runs in a row
+    (x, or −y with a vertical time axis), "across" the other one.
+    """
 
     def __init__(self, scene: Scene, sizes: dict, run):
         self.scene, self.sizes, self.run = scene, sizes, run
@@ -472,54 +474,51 @@ class Placer:
     # ------------------------------------------------------------------ 4. everything pinned
 
     def final(self) -> str:
-        scene = self.scene
+        """Runs 2–4: the kinds of step, the rest around the rows, then every node pinned and every edge routed."""
         templates = self.steps()
         cells = self.cell_sizes(templates)
         skel = self.skeleton(cells, templates)
-        pos = {n: (x, y) for n, (x, y, _, _) in skel["nodes"].items() if n in scene.nodes}
-        bbs = {}  # cluster path -> (bb, lp)
-        names = {c.name: p for p, c in scene.clusters.items()}
-        for name, (bb, lp) in skel["clusters"].items():
-            if name in names:
-                bbs[names[name]] = (bb, lp)
-        routes = {}  # scene edge index -> (pos, lp)
-        by_id = {v: k for k, v in self.edge_ids.items()}
-        for eid, found in skel["edges"].items():
-            if eid in by_id:
-                routes[by_id[eid]] = found
-
-        for r, row in enumerate(scene.rows):
-            x, y, _, _ = skel["nodes"][f"row{r}"]
-            along = [cells[r, i][0] for i in range(len(row.cells))]
-            across = max(cells[r, i][1] for i in range(len(row.cells)))
-            total = sum(along)
-            # the row's corner where time starts: left (bottom edge) or top (left edge)
-            start = (y + total / 2) if scene.vertical else (x - total / 2)
-            low = (x - across / 2) if scene.vertical else (y - across / 2)
-            offset, entries = 0.0, []
-            # where the cells meet, along time, and the row's two edges across it
-            bounds = [start - a if scene.vertical else start + a for a in np.cumsum([0.0, *along])]
-            self.gaps[r] = (bounds, low, low + across)
-            for i, cell in enumerate(row.cells):
-                a0, a1 = offset, offset + along[i]
-                offset = a1
-                box = (low, start - a1, low + across, start - a0) if scene.vertical else (start + a0, low, start + a1,
-                                                                                          low + across)
-                if cell.kind == "step":
-                    self._place_step(cell, templates[r, i], box, pos, bbs, routes)
-                elif cell.kind == "node":
-                    pos[cell.nodes[0]] = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-                else:
-                    entries.append((cell, box))
-                    if set(cell.nodes) & scene.cut:
-                        inset = PAD / 2
-                        frame = [box[0] + inset, box[1] + inset, box[2] - inset, box[3] - inset]
-                        self.cut_frames.append((row.cluster, cell.nodes, frame))
-            for cell, box in entries:  # after the steps: each entry node goes level with what it feeds
-                self._place_entry(cell, box, pos)
+        pos, bbs, routes = self._from_skeleton(skel)
+        for r, row in enumerate(self.scene.rows):
+            self._place_row(r, row, skel["nodes"][f"row{r}"], cells, templates, pos, bbs, routes)
         self._route_the_rest(pos, routes, bbs)
-
         return self._pinned(pos, bbs, routes, skel)
+
+    def _from_skeleton(self, skel):
+        """What run 3 placed: the nodes outside the rows, the frames of scopes around them, their edges' routes."""
+        pos = {n: (x, y) for n, (x, y, _, _) in skel["nodes"].items() if n in self.scene.nodes}
+        names = {c.name: p for p, c in self.scene.clusters.items()}
+        bbs = {names[name]: found for name, found in skel["clusters"].items() if name in names}  # path -> (bb, lp)
+        by_id = {v: k for k, v in self.edge_ids.items()}
+        routes = {by_id[e]: found for e, found in skel["edges"].items() if e in by_id}  # edge index -> (pos, lp)
+        return pos, bbs, routes
+
+    def _place_row(self, r, row, where, cells, templates, pos, bbs, routes):
+        """Cell i of the row at the i-th place along time, from the corner where the row's time starts."""
+        vertical = self.scene.vertical
+        x, y, _, _ = where  # the centre of the row's stand-in node
+        along = [cells[r, i][0] for i in range(len(row.cells))]
+        across = max(cells[r, i][1] for i in range(len(row.cells)))
+        start = (y + sum(along) / 2) if vertical else (x - sum(along) / 2)  # the top edge, or the left edge
+        low = (x - across / 2) if vertical else (y - across / 2)  # the left edge, or the bottom edge
+        bounds = [start - a if vertical else start + a for a in np.cumsum([0.0, *along])]  # where cells meet
+        self.gaps[r] = (bounds, low, low + across)
+        entries = []
+        for i, cell in enumerate(row.cells):
+            a0, a1 = bounds[i], bounds[i + 1]
+            box = (low, a1, low + across, a0) if vertical else (a0, low, a1, low + across)
+            if cell.kind == "step":
+                self._place_step(cell, templates[r, i], box, pos, bbs, routes)
+            elif cell.kind == "node":
+                pos[cell.nodes[0]] = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            else:
+                entries.append((cell, box))
+                if set(cell.nodes) & self.scene.cut:  # a frame where the gradient stops
+                    inset = PAD / 2
+                    frame = [box[0] + inset, box[1] + inset, box[2] - inset, box[3] - inset]
+                    self.cut_frames.append((row.cluster, cell.nodes, frame))
+        for cell, box in entries:  # after the steps: each entry node goes level with what it feeds
+            self._place_entry(cell, box, pos)
 
     def _place_step(self, cell, template, box, pos, bbs, routes):
         """Step nodes, frame and inner routes: the template moved into the cell (input side on the row's edge)."""
