@@ -201,7 +201,7 @@ RECURRENT_OPS = {"rnn": {"tanh": 1}, "lstm": {"sigmoid": 3, "tanh": 2}, "gru": {
 
 def ops_drawn(dot: str) -> list:
     """The op of every node of a DOT graph: a bare op's label is the op; a named tensor's subtitle starts with it."""
-    return [a or b for a, b in re.findall(r"label=<(\w+)<BR|>(\w+) · ", dot)]
+    return [a or b for a, b in re.findall(r"label=<<TABLE[^>]*><TR><TD>(\w+)</TD>|>(\w+) · ", dot)]
 
 
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru", "seq2seq-attention", "transformer"])

@@ -119,6 +119,7 @@ def test_rnn_has_one_cluster_per_step_and_shares_W(T):
     # h(t−1) → step t: the recurrence is drawn sideways between consecutive steps
     cross = [(s, d) for s, d, a in dot["edges"] if "constraint=false" in a]
     assert len(cross) == T - 1
+    assert "numbered as in the lecture" in viz.draw(L).source  # the caption states the convention
 
 
 @needs_renderer
@@ -158,9 +159,10 @@ def test_nn_rnn_weights_drawn_once_with_an_edge_into_every_step():
     (wid,) = find_node(dot, "rnn.weight_hh_l0")
     targets = [d for s, d, _ in dot["edges"] if s == wid]
     # W_hh.T is taken in every step: folding the transpose leaves W_hh with one edge per step that uses it
-    # (step 0 multiplies the zero initial state too)
+    # (step 1 multiplies the zero initial state too)
     assert len(targets) == T
-    assert sorted(c for c in dot["clusters"] if c.startswith("t = ")) == [f"t = {t}" for t in range(T)]
+    # nn counts its scopes from 0 (RNN/l0/t=0); the picture numbers the steps from 1, as the lecture
+    assert sorted(c for c in dot["clusters"] if c.startswith("t = ")) == [f"t = {t}" for t in range(1, T + 1)]
     unfolded = parse_dot(viz.draw(loss, fold=False).source)
     assert len(unfolded["nodes"]) > len(dot["nodes"])  # the permute / select nodes come back
 
@@ -177,17 +179,16 @@ def test_collapsing_steps_replaces_each_step_by_one_box():
     assert len(inside) > 10 * T
     assert len(boxed.nodes) == len(full.nodes) - len(inside) + T
     boxes = [n for n in boxed.nodes.values() if n.kind == "scope"]
-    assert sorted(n.title for n in boxes) == [f"t = {t}" for t in range(T)]
+    assert sorted(n.title for n in boxes) == [f"t = {t}" for t in range(1, T + 1)]
     assert sum(n.members for n in boxes) >= len(inside)  # every tensor of a step went into its box
     # the LSTM's weight_hh still has one edge into each step's box
     (w,) = boxed.find("lstm.weight_hh_l0")
-    assert sorted(boxed.nodes[e.dst].title for e in boxed.out_edges(w.id)) == [f"t = {t}" for t in range(T)]
-    # in the DOT, the collapsed steps are the cells (ports) of one row, in order of t
-    src = viz.draw(L, collapse="t=*").source
-    row = re.search(r"(r\d+) \[label=<<TABLE.*?</TABLE>>", src).group(0)
-    assert [text_of(c)[:3] for c in re.findall(r'<TD PORT="s\d+".*?</TD>', row)] == [
-        ["t", "=", str(t)] for t in range(T)
-    ]
+    assert sorted(boxed.nodes[e.dst].title for e in boxed.out_edges(w.id)) == [f"t = {t}" for t in range(1, T + 1)]
+    # the collapsed steps are the cells of one row, in order of t, after the state they start from
+    (row,) = viz.draw(L, collapse="t=*").scene.rows
+    assert [c.kind for c in row.cells] == ["entry"] + ["node"] * T
+    assert [boxed.nodes[c.nodes[0]].title for c in row.cells[1:]] == [f"t = {t}" for t in range(1, T + 1)]
+    assert sorted(boxed.nodes[n].title for n in row.cells[0].nodes) == ["c_0", "h_0"]
 
 
 def test_collapse_by_depth_by_pattern_and_by_function():
@@ -345,7 +346,13 @@ def test_backward_view_gradient_norms_match_backward():
         np.testing.assert_allclose(node.grad_norm, np.linalg.norm(h.grad.data), rtol=1e-5)
     (w,) = graph.find("W")
     np.testing.assert_allclose(w.grad_norm, np.linalg.norm(model.W.grad.data), rtol=1e-5)
-    assert all("dir=back" in a for _, _, a in parse_dot(g.source)["edges"] if "invis" not in a)
+    # red arrows backwards where a gradient flows; a plain line out of x(t) and h(0), which need none
+    carries = {(e.src, e.dst): e.carries_grad for e in graph.edges}
+    for s, d, a in parse_dot(g.source)["edges"]:
+        assert ("dir=back" in a) == carries[(s, d)] and ("dir=none" in a) == (not carries[(s, d)])
+        if graph.nodes[s].kind == "input":
+            assert not carries[(s, d)], f"a gradient into {graph.nodes[s].title}"
+    assert sum(carries.values()) > len(carries) / 2
     # after backward the graph is freed: the view falls back to the stored .grad of the leaves
     again = viz.draw(L, backward=True).graph
     (w2,) = again.find("W")
@@ -400,13 +407,37 @@ def test_seq2seq_with_attention_draws_encoder_and_decoder_steps():
     L, alignment = examples.seq2seq(S=4, T=3)
     graph = viz.draw(L, collapse=["*encoder*/t=*", "cell"]).graph
     enc = [n for n in graph.nodes.values() if n.kind == "scope" and "encoder" in n.cluster]
-    assert sorted(n.title for n in enc) == [f"t = {t}" for t in range(4)]
+    assert sorted(n.title for n in enc) == [f"t = {t}" for t in range(1, 5)]
     alphas = graph.find("alpha")
     assert len(alphas) == 3  # one attention per decoder step
     # every encoder state reaches every decoder step's scores: attention looks at the whole source
     for box in enc:
         steps = {graph.nodes[e.dst].step[1] for e in graph.out_edges(box.id)
                  if graph.nodes[e.dst].step and "decoder" in graph.nodes[e.dst].step[0]}
-        assert steps == {0, 1, 2}
+        assert steps == {1, 2, 3}
     assert alignment.shape == (3, 4)
     np.testing.assert_allclose(alignment.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_chunks_of_an_nn_layer_are_numbered_on_and_joined_by_the_cut(tensor_inputs):
+    """nn.RNN counts each chunk's scopes from 0 again, and its h_n is a stack of the last h: the
+    drawing numbers the steps 1 … 6 and finds the state the second chunk was detached from by value."""
+    tg.manual_seed(0)
+    rnn = nn.RNN(2, 3).name_parameters("rnn")
+    x = tg.randn(6, 1, 2)
+    out1, h1 = rnn(x[:3])
+    out2, _ = rnn(x[3:], h1.detach())
+    L1, L2 = (out1 ** 2).sum(), (out2 ** 2).sum()
+    graph = viz.draw([L1, L2], chunks=True).graph
+    steps = sorted({n.step[1] for n in graph.nodes.values() if n.step and n.kind != "detached"})
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert {n.chunk for n in graph.nodes.values() if n.step and n.step[1] <= 3} == {0}
+    assert {n.chunk for n in graph.nodes.values() if n.step and n.step[1] >= 4} == {1}
+    (cut,) = [e for e in graph.edges if e.cut]
+    src, dst = graph.nodes[cut.src], graph.nodes[cut.dst]
+    assert src.title == "h" and src.step[1] == 3  # the last state of chunk 1 ...
+    assert dst.kind == "detached" and np.array_equal(dst.tensor.data.reshape(-1), src.tensor.data.reshape(-1))
+    assert not cut.carries_grad
+    # without chunks=True the two graphs would share their step scopes: a list of roots is drawn as is
+    together = viz.draw([L1, L2]).graph
+    assert not [e for e in together.edges if e.cut]

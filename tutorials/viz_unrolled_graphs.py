@@ -122,16 +122,23 @@ print("\n".join(viz.draw(L_long).graph.notes))
 # ## 5. Truncated BPTT: where `detach()` cuts
 #
 # Training on a long stream, one runs a chunk, detaches the last state and starts
-# the next chunk from it.  Gradients stop at the cut; `detached=[...]` marks it
-# (dashed).  `mark_detached=True` guesses it: a leaf without gradient made outside
-# the steps and used inside one.  (viz sees constant inputs such as a detached
-# state only if the engine exposes every input of an op as `tensor.inputs`.)
+# the next chunk from it.  `viz.draw([L1, L2], chunks=True)` draws the chunks side
+# by side as the lecture does, the steps numbered on (t = 1 … 4, then 5 … 8), and
+# the cut where it happens: h(4) ⊣ its detached copy, in a dashed frame.  In the
+# backward view no red arrow crosses it: the gradient of chunk 2's loss stops there.
 
 # %%
-_, _, h_last = model(np.random.default_rng(1).standard_normal((4, 3)), [0, 1, 2, 0])
+L_chunk1, _, h_last = model(np.random.default_rng(1).standard_normal((4, 3)), [0, 1, 2, 0])
 h_cut = h_last.detach()
-L_chunk2, _, _ = model(np.random.default_rng(2).standard_normal((4, 3)), [1, 0, 2, 1], h0=h_cut)
-print(save(L_chunk2, "rnn_truncated", detached=[h_cut]))
+L_chunk2, _, _ = model(np.random.default_rng(2).standard_normal((4, 3)), [1, 0, 2, 1], h0=h_cut, start=5)
+L_chunk1.name, L_chunk2.name = "L (chunk 1)", "L (chunk 2)"
+print(save([L_chunk1, L_chunk2], "rnn_truncated", chunks=True))
+print(save([L_chunk1, L_chunk2], "rnn_truncated_backward", chunks=True, backward=True))
+chunked = viz.draw([L_chunk1, L_chunk2], chunks=True, backward=True).graph
+(cut,) = [e for e in chunked.edges if e.cut]
+assert chunked.nodes[cut.src].title == "h(4)" and chunked.nodes[cut.dst].kind == "detached", "the cut is after t = 4"
+assert not any(e.carries_grad for e in chunked.edges if e.dst == cut.dst or e.src == cut.dst), \
+    "no gradient flows through the detached state"
 
 # %% [markdown]
 # ## 6. Sequence to sequence with attention

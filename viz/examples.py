@@ -19,7 +19,6 @@ import numpy as np
 
 import tinygrad_seq as tg
 from tinygrad_seq import nn
-from tinygrad_seq.creation import default_rng
 
 
 class VanillaRNN(nn.Module):
@@ -27,29 +26,33 @@ class VanillaRNN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int):
         super().__init__()
-        rng = default_rng()
         s = 1 / np.sqrt(hidden_size)
-        self.U = nn.Parameter(rng.uniform(-s, s, (hidden_size, input_size)))
-        self.W = nn.Parameter(rng.uniform(-s, s, (hidden_size, hidden_size)))
+
+        def uniform(*shape):  # U(−s, s) from the generator tg.manual_seed seeds
+            return (2 * tg.rand(*shape, dtype=tg.float64).data - 1) * s
+
+        self.U = nn.Parameter(uniform(hidden_size, input_size))
+        self.W = nn.Parameter(uniform(hidden_size, hidden_size))
         self.b = nn.Parameter(np.zeros((hidden_size, 1)))
-        self.V = nn.Parameter(rng.uniform(-s, s, (output_size, hidden_size)))
+        self.V = nn.Parameter(uniform(output_size, hidden_size))
         self.c = nn.Parameter(np.zeros((output_size, 1)))
         self.hidden_size = hidden_size
 
-    def forward(self, xs, ys, h0=None):
+    def forward(self, xs, ys, h0=None, start=1):
         """xs: (T, D) inputs, ys: (T,) integer targets, h0: (H, 1) or None (zeros).
 
-        Returns (L, hs, h): the total loss, the hidden states h(1) … h(T) and the last state.
-        Step t runs in the scope ``t=<t>`` counted from 1, as on the slide.
+        Returns (L, hs, h): the total loss, the hidden states h(start) … h(start + T − 1) and the last state.
+        Step t runs in the scope ``t=<t>`` counted from 1, as on the slide; a later chunk of a long
+        sequence (truncated BPTT) passes the number of its first step as ``start``.
         """
         if h0 is None:
             h0 = tg.zeros(self.hidden_size, 1, dtype=self.W.dtype)
-            h0.name = "h(0)"
+            h0.name = f"h({start - 1})"
         h, losses, hs = h0, [], []
-        for t in range(1, len(xs) + 1):
+        for t in range(start, start + len(xs)):
             with tg.scope(f"t={t}"):
-                x = tg.tensor(np.reshape(xs[t - 1], (-1, 1)), dtype=self.U.dtype, name=f"x({t})")
-                y = tg.tensor(np.asarray(ys[t - 1]).reshape(1), name=f"y({t})")
+                x = tg.tensor(np.reshape(xs[t - start], (-1, 1)), dtype=self.U.dtype, name=f"x({t})")
+                y = tg.tensor(np.asarray(ys[t - start]).reshape(1), name=f"y({t})")
                 a = self.b + self.W @ h + self.U @ x
                 a.name = f"a({t})"
                 h = a.tanh()
@@ -74,6 +77,29 @@ def vanilla_rnn(T: int = 4, input_size: int = 3, hidden_size: int = 5, output_si
     ys = rng.integers(0, output_size, T)
     L, hs, _ = model(xs, ys)
     return L, model, hs
+
+
+def truncated_bptt(chunk: int = 3, chunks: int = 2, input_size: int = 3, hidden_size: int = 4, seed: int = 0):
+    """The lecture's RNN on one sequence of chunk × chunks steps, trained by truncated BPTT.
+
+    Each chunk starts from the last state of the one before, detached: ``h.detach()`` keeps the
+    value and cuts the graph, so the gradient of a chunk's loss stops at its first step.
+    Returns the chunks' losses [L (chunk 1), L (chunk 2), …]: draw them with
+    ``viz.draw(losses, chunks=True)``.
+    """
+    tg.manual_seed(seed)
+    model = VanillaRNN(input_size, hidden_size, input_size)
+    rng = np.random.default_rng(seed)
+    xs = rng.standard_normal((chunk * chunks, input_size))
+    ys = rng.integers(0, input_size, chunk * chunks)
+    losses, h = [], None
+    for k in range(chunks):
+        part = slice(k * chunk, (k + 1) * chunk)
+        L, _, last = model(xs[part], ys[part], h0=h, start=k * chunk + 1)
+        L.name = f"L (chunk {k + 1})"
+        losses.append(L)
+        h = last.detach()  # the next chunk starts from this value, and no gradient flows back through it
+    return losses
 
 
 def recurrent(kind: str = "lstm", T: int = 3, input_size: int = 3, hidden_size: int = 4, seed: int = 0,
@@ -116,8 +142,6 @@ def seq2seq(S: int = 4, T: int = 3, vocab: int = 6, hidden: int = 5, seed: int =
     Scopes: ``encoder/l0/t=…`` for the encoder, ``decoder/t=…`` for each decoder step,
     with the attention inside (``decoder/t=2/attention/softmax``).  Returns (L, alignment (T, S)).
     """
-    from tinygrad_seq.nn.attention import Attention
-
     tg.manual_seed(seed)
 
     class Seq2Seq(nn.Module):
@@ -126,7 +150,7 @@ def seq2seq(S: int = 4, T: int = 3, vocab: int = 6, hidden: int = 5, seed: int =
             self.embed = nn.Embedding(vocab, hidden)
             self.encoder = nn.GRU(hidden, hidden, batch_first=True)
             self.cell = nn.GRUCell(2 * hidden, hidden)
-            self.attention = Attention("dot")
+            self.attention = nn.Attention("dot")
             self.readout = nn.Linear(2 * hidden, vocab)
 
         def forward(self, src, tgt):
@@ -135,16 +159,16 @@ def seq2seq(S: int = 4, T: int = 3, vocab: int = 6, hidden: int = 5, seed: int =
             prev = tg.zeros(1, hidden)  # the embedding of the start token: zeros
             losses, weights = [], []
             with tg.scope("decoder"):
-                for t in range(tgt.shape[1]):
+                for t in range(1, tgt.shape[1] + 1):  # from 1, as the lecture numbers the steps
                     with tg.scope(f"t={t}"):
                         context, alpha = self.attention(s, keys)
                         s = self.cell(tg.cat([prev, context], -1), s)
                         s.name = "s"
                         o = self.readout(tg.cat([s, context], -1))
-                        y = tg.tensor(tgt[:, t])
+                        y = tg.tensor(tgt[:, t - 1])
                         L_t = tg.functional.cross_entropy(o, y, reduction="sum")
                         L_t.name = f"L({t})"
-                        prev = self.embed(tgt[:, t])
+                        prev = self.embed(tgt[:, t - 1])
                     losses.append(L_t)
                     weights.append(alpha.data[0])
             L = tg.stack(losses).sum()
@@ -213,6 +237,9 @@ def readme_pictures(folder) -> dict:
         "seq2seq_attention.svg": lambda: render(seq2seq()[0], folder / "seq2seq_attention.svg",
                                                  collapse=["*encoder*/t=*", "cell"]),
         "rnn_1000_steps.svg": lambda: render(vanilla_rnn(1000)[0], folder / "rnn_1000_steps.svg"),
+        "rnn_truncated.svg": lambda: render(truncated_bptt(), folder / "rnn_truncated.svg", chunks=True),
+        "rnn_truncated_backward.svg": lambda: render(truncated_bptt(), folder / "rnn_truncated_backward.svg",
+                                                     chunks=True, backward=True),
     }
     times = {}
     for name, job in jobs.items():
