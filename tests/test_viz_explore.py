@@ -162,7 +162,7 @@ def test_every_model_gets_its_frames_and_scopes(tmp_path):
     sched = page_data(viz.explore(L, tmp_path / "s2s.html").path)["schedule"]
     seqs = [s["seq"] for s in sched]
     assert seqs == sorted(seqs, key=lambda q: "decoder" not in q)
-    assert [s["t"] for s in sched if "decoder" in s["seq"]] == [2, 1, 0]
+    assert [s["t"] for s in sched if "decoder" in s["seq"]] == [3, 2, 1]  # numbered t = 1..T, as drawn
 
 
 def test_a_reverse_direction_is_walked_from_its_first_step():

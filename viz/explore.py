@@ -44,7 +44,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 
-from .drawing import draw, layout
+from .drawing import draw
 from .graph import Graph, collapser, parent_path, pretty_scope, time_step, trace
 
 ASSETS = pathlib.Path(__file__).parent
@@ -128,11 +128,12 @@ def explore(
     drawing = draw(roots, collapse=_never, detached=detached, mark_detached=mark_detached, time_axis=time_axis,
                    max_nodes=max_nodes, max_steps=10**9, keep_steps=keep_steps, title=title)
     graph = drawing.graph
-    svg = _inline_svg(layout(drawing.source, "svg").decode("utf-8"))
-    frames = _frames(json.loads(layout(drawing.source, "json")), graph)
+    # the drawing's own pipe lays it out as the SVG pictures are (steps placed in order by viz.placement)
+    svg = _inline_svg(drawing.pipe("svg").decode("utf-8"))
+    frames = _frames(json.loads(drawing.pipe("json")), graph)
 
     grads, grad_note = _gradients(roots, order)
-    steps = _steps(order, ins)
+    steps = _steps(order, ins, graph.drawn_scope)
     cells = heatmap if len(graph.nodes) <= 400 else max(4, heatmap * 3 // 4) if len(graph.nodes) <= 1200 \
         else max(4, heatmap // 2)
     data = {
@@ -285,7 +286,7 @@ def _gradients(roots, order) -> tuple[dict, str]:
                   "before backward(), or use backward(retain_graph=True), to see every gradient")
 
 
-def _steps(order, ins) -> dict:
+def _steps(order, ins, scope_of) -> dict:
     """The time steps of the graph and the order in which the backward pass goes through them.
 
     Returns {"t": {step path: t}, "seq": {step path: sequence path}, "schedule": [step paths],
@@ -295,17 +296,17 @@ def _steps(order, ins) -> dict:
     """
     t_of, seq_of, last = {}, {}, {}
     for i, x in enumerate(order):
-        st = time_step(x.scope)
+        st = time_step(scope_of(x))
         if st:
             t_of[st[0]], seq_of[st[0]] = st[1], parent_path(st[0])
             last[st[0]] = i
     direction = {}
     for u in order:
-        su = time_step(u.scope)
+        su = time_step(scope_of(u))
         if not su:
             continue
         for a in ins[id(u)]:
-            sa = time_step(a.scope)
+            sa = time_step(scope_of(a))
             if sa and sa[0] != su[0] and seq_of[sa[0]] == seq_of[su[0]]:
                 direction[seq_of[su[0]]] = direction.get(seq_of[su[0]], 0) + (1 if su[1] > sa[1] else -1)
     seqs = {}
@@ -364,18 +365,18 @@ def _backward_positions(graph: Graph, steps: dict) -> dict:
     return pos
 
 
-def _hidden_states(order, ins, steps) -> dict:
+def _hidden_states(order, ins, steps, scope_of) -> dict:
     """{step path: the tensor whose gradient the bars show}: h (or h(t)), else s, else the recurrent state."""
     by_step = {}
     for x in order:
-        st = time_step(x.scope)
+        st = time_step(scope_of(x))
         if st and x.requires_grad:
             by_step.setdefault(st[0], []).append(x)
     carried = set()  # tensors of one step read by another step of the same sequence
     for u in order:
-        su = time_step(u.scope)
+        su = time_step(scope_of(u))
         for a in ins[id(u)] if su else ():
-            sa = time_step(a.scope)
+            sa = time_step(scope_of(a))
             if sa and sa[0] != su[0] and steps["seq"].get(sa[0]) == steps["seq"].get(su[0]):
                 carried.add(id(a))
     out = {}
@@ -394,7 +395,7 @@ def _hidden_states(order, ins, steps) -> dict:
 
 def _bars(order, ins, steps, grads, graph) -> list:
     """One row of bars per sequence: ‖∂L/∂h(t)‖ for every step t, drawn or elided."""
-    hidden = _hidden_states(order, ins, steps)
+    hidden = _hidden_states(order, ins, steps, graph.drawn_scope)
     node_of = {id(n.tensor): n.id for n in graph.nodes.values() if n.tensor is not None}
     rows = {}
     for s in steps["schedule"]:
