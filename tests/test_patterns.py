@@ -385,7 +385,7 @@ def test_teacher_forced_graph_has_no_edge_between_steps_free_running_has():
     assert cross_time_edges(readout(rnn(x)[0])) == 4  # the hidden-to-hidden RNN: h(t−1) → h(t)
 
 
-def test_output_to_hidden_errors(o2h_data):
+def test_output_to_hidden_errors(float64, o2h_data):
     x, targets = o2h_data
     model = nn.OutputToHiddenRNN(2, 5, 4)
     with pytest.raises(ValueError, match="feedback must be one of"):

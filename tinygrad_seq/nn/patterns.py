@@ -209,7 +209,7 @@ class AutonomousRNN(Module):
         with scope("l0"):
             # no W_ih x(t): what the input projection would give is the bias alone, the same at every step
             bias = self.bias_ih_l0 if self.mode == "GRU" else self.bias_ih_l0 + self.bias_hh_l0
-            x_proj = _named(bias.unsqueeze(0).expand(B, rows), "x_proj")
+            x_proj = _named(bias.unsqueeze(0).expand(B, rows), "bias")
             for t in range(steps):
                 with scope(f"t={t}"):
                     if lstm:
@@ -336,18 +336,18 @@ class OutputToHiddenRNN(Module):
         if parallel and targets is None:
             raise ValueError("OutputToHiddenRNN: parallel=True needs the targets: without teacher forcing "
                              "step t waits for the output of step t−1")
-        # U x(t) + b for all T steps in one product, as rnn.py does
-        x_proj = _named((x.reshape(T * B, -1) @ self.weight_ih.T + self.bias_ih).reshape(T, B, -1), "x_proj")
         if targets is not None:
             y = self._target_vectors(targets, T, B, dtype)
             y_prev = np.concatenate([y0[None].astype(dtype), y[:-1]])  # step t receives y(t−1); step 0 y_0
-            if parallel:
-                return self._all_steps_at_once(x_proj, y_prev)
+        # U x(t) + b for all T steps in one product, as rnn.py does
+        x_proj = _named((x.reshape(T * B, -1) @ self.weight_ih.T + self.bias_ih).reshape(T, B, -1), "x_proj")
+        if parallel:
+            return self._all_steps_at_once(x_proj, y_prev)
         outs, o = [], None
         for t in range(T):
             with scope(f"t={t}"):
                 if targets is not None:
-                    y_t = tensor(y_prev[t], name="y_prev")
+                    y_t = tensor(y_prev[t], name="y_0" if t == 0 else "y_prev")
                 elif t == 0:
                     y_t = tensor(y0.astype(dtype), name="y_0")
                 elif feedback == "argmax":
