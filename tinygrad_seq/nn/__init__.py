@@ -4,7 +4,8 @@
     rnn.py, fused.py          RNN, LSTM, GRU and their cells, op by op or fused
     variants.py               the lecture's variants: peephole and coupled LSTM, leaky, time-skip, clockwork,
                               deep (residual) RNNs, the echo state network
-    patterns.py               the design patterns: many-to-one, one-to-many, taggers, seq2seq
+    patterns.py               the design patterns: many-to-one, one-to-many (x at every step or in h(0)),
+                              taggers, output-to-hidden recurrence, seq2seq
     attention.py              score functions, global / local / hard attention, MultiheadAttention
     transformer.py            positional encodings, encoder and decoder layers and stacks, Transformer
     seq2seq_attention.py      the bidirectional-encoder, attention-decoder translator
@@ -26,7 +27,15 @@ from .attention import (
 )
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter, Sequential
-from .patterns import BidirectionalTagger, OneToMany, Seq2Seq, SequenceClassifier, SequenceTagger
+from .patterns import (
+    AutonomousRNN,
+    BidirectionalTagger,
+    OneToMany,
+    OutputToHiddenRNN,
+    Seq2Seq,
+    SequenceClassifier,
+    SequenceTagger,
+)
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .seq2seq_attention import AttentionSeq2Seq, TransformerSeq2Seq
 from .transformer import (
@@ -50,4 +59,5 @@ __all__ = [
     "Attention", "LocalAttention", "HardAttention", "MultiheadAttention",
     "PositionalEncoding", "LearnedPositionalEncoding", "TransformerEncoderLayer", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerDecoder", "Transformer", "AttentionSeq2Seq", "TransformerSeq2Seq",
+    "OutputToHiddenRNN", "AutonomousRNN",
 ]
