@@ -261,13 +261,13 @@ class RecurrentLayer(Function):
                 f"{self.mode} with cell='sequence' has a numpy-only backward: create_graph=True (a derivative of "
                 "a gradient) is not available. Use cell='fused' or cell='composite' for second derivatives."
             )
-        kernel, T, B, H = self.kernel, self.x.shape[0], self.x.shape[1], w_hh.shape[1]
+        kernel, B, H = self.kernel, self.x.shape[1], w_hh.shape[1]
         got = [None, None, None]
         for i, gi in self.parts.grads.values():  # a result used twice sends two shares
             got[i] = gi if got[i] is None else got[i] + gi
         self.parts.grads = {}
-        g_out = np.zeros((T, B, H), kernel.dtype) if got[0] is None else np.asarray(got[0], kernel.dtype)
-        if self.reverse:
+        g_out = None if got[0] is None else np.asarray(got[0], kernel.dtype)  # None: the outputs were not used
+        if g_out is not None and self.reverse:
             g_out = g_out[::-1]
         dh = np.zeros((B, H), kernel.dtype) if got[1] is None else np.array(got[1], kernel.dtype)
         dc = None if self.mode != "LSTM" else np.zeros((B, H), kernel.dtype) if got[2] is None else \
@@ -288,7 +288,7 @@ class RecurrentLayer(Function):
                 self.loaded = s
             keep = None if self.keep is None else self.keep[a:b]
             notkeep = None if self.keep is None else self.notkeep[a:b]
-            dA, dR, dh, dc = kernel.backward(n, w_hh, keep, notkeep, g_out[a:b], dh, dc)
+            dA, dR, dh, dc = kernel.backward(n, w_hh, keep, notkeep, None if g_out is None else g_out[a:b], dh, dc)
             dA2, dR2 = dA.reshape(n * B, -1), dR.reshape(n * B, -1)
             dw_ih += dA2.T @ self.x[a:b].reshape(n * B, -1)
             dw_hh += dR2.T @ kernel.S[:n].reshape(n * B, H)  # Σ_t δa(t)ᵀ h(t−1), h(t−1) = S[t]
@@ -331,6 +331,14 @@ class _Kernel:
         for new, old in pairs:
             np.copyto(new, old, where=notkeep[t])
 
+    @staticmethod
+    def state_gradient(gh, g_out, t, dh):
+        """∂L/∂h(t) into gh: the share of the output at t (if the outputs were used) plus that of step t+1."""
+        if g_out is None:
+            np.copyto(gh, dh)
+        else:
+            np.add(g_out[t], dh, out=gh)
+
     def carry(self, new, old, notkeep, t):
         """The state's gradient passes unchanged through the steps past a sequence's length."""
         if notkeep is not None:
@@ -359,7 +367,7 @@ class _RNNKernel(_Kernel):
         A, dA = self.A, np.empty((n, self.B, self.H), self.dtype)
         gh, dh_next = self.u, np.empty_like(dh)
         for t in range(n - 1, -1, -1):
-            np.add(g_out[t], dh, out=gh)  # ∂L/∂h(t): from the output at t and from step t+1
+            self.state_gradient(gh, g_out, t, dh)  # ∂L/∂h(t): from the output at t and from step t+1
             if keep is not None:
                 gh *= keep[t]
             d, h = dA[t], A[t]
@@ -415,7 +423,7 @@ class _LSTMKernel(_Kernel):
             i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
             di, df, dg, do = d[:, :H], d[:, H:2 * H], d[:, 2 * H:3 * H], d[:, 3 * H:]
             tc = TC[t]
-            np.add(g_out[t], dh, out=gh)  # ∂L/∂h(t)
+            self.state_gradient(gh, g_out, t, dh)
             if keep is not None:
                 gh *= keep[t]
             # δc = ∂L/∂c(t) + ∂L/∂h(t) ⊙ o ⊙ (1 − tanh²c(t))
@@ -492,7 +500,7 @@ class _GRUKernel(_Kernel):
             a, d, ds = A[t], dA[t], dR[t]
             r, z, cand = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
             dr, dz, dn = d[:, :H], d[:, H:2 * H], d[:, 2 * H:]
-            np.add(g_out[t], dh, out=gh)
+            self.state_gradient(gh, g_out, t, dh)
             if keep is not None:
                 gh *= keep[t]
             np.multiply(cand, cand, out=u)  # δn = g ⊙ (1 − z) ⊙ (1 − n²)
