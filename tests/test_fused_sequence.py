@@ -171,3 +171,21 @@ def test_checkpointing_cuts_peak_memory():
     ratio_outputs = peak_bytes(full, x, on_outputs) / peak_bytes(ck, x, on_outputs)
     assert ratio_state > 3, ratio_state
     assert ratio_outputs > 1.8, ratio_outputs
+
+
+def test_trainer_passes_grad_checkpoint_every_to_the_layer():
+    """The same first steps (losses and weights) with and without checkpointing, through train.Trainer."""
+    from tinygrad_seq.train import TrainConfig, Trainer
+
+    text = "the quick brown fox jumps over the lazy dog. " * 20
+    runs = []
+    for k in (None, 4):
+        cfg = TrainConfig(model="lstm", hidden_size=16, cell="sequence", grad_checkpoint_every=k, batch_size=4,
+                          seq_len=16, steps=3, eval_every=100, dtype="float64")
+        trainer = Trainer(cfg, text)
+        assert trainer.model.rnn.grad_checkpoint_every == k
+        runs.append([trainer.train_step()["loss"] for _ in range(3)] + [trainer.model.rnn.weight_hh_l0.data.copy()])
+    assert np.allclose(runs[0][:3], runs[1][:3], rtol=1e-10)
+    assert np.allclose(runs[0][3], runs[1][3], rtol=1e-10)
+    with pytest.raises(ValueError, match="grad_checkpoint_every needs cell='sequence'"):
+        TrainConfig(cell="fused", grad_checkpoint_every=4).validate()
