@@ -55,7 +55,7 @@ class CharLM(Module):
     """
 
     def __init__(self, vocab_size, hidden_size=128, num_layers=1, model="lstm", embedding_dim=None, dropout=0.0,
-                 cell="fused"):
+                 cell="fused", grad_checkpoint_every=None):
         super().__init__()
         if model not in MODELS:
             raise ValueError(f"CharLM: model must be one of {sorted(MODELS)}, got {model!r}")
@@ -64,8 +64,9 @@ class CharLM(Module):
         self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
         self.kind, self.embedding_dim, self.dropout_p, self.cell = model, embedding_dim, float(dropout), cell
         self.embedding = Embedding(vocab_size, embedding_dim) if embedding_dim else None
+        self.grad_checkpoint_every = grad_checkpoint_every
         self.rnn = MODELS[model](embedding_dim or vocab_size, hidden_size, num_layers, batch_first=True,
-                                 dropout=dropout, cell=cell)
+                                 dropout=dropout, cell=cell, grad_checkpoint_every=grad_checkpoint_every)
         self.head = Linear(hidden_size, vocab_size)
 
     @property
@@ -73,7 +74,10 @@ class CharLM(Module):
         """The constructor arguments (and the parameter dtype), as saved in checkpoints."""
         return dict(vocab_size=self.vocab_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
                     model=self.kind, embedding_dim=self.embedding_dim, dropout=self.dropout_p, cell=self.cell,
-                    dtype=str(self.dtype))
+                    dtype=str(self.dtype),
+                    # (only when set: a memory setting, and configs saved before it existed stay equal)
+                    **({} if self.grad_checkpoint_every is None
+                       else {"grad_checkpoint_every": self.grad_checkpoint_every}))
 
     @classmethod
     def from_config(cls, config: dict) -> CharLM:

@@ -203,6 +203,7 @@ class TrainConfig:
     embedding_dim: int | None = None
     dropout: float = 0.0
     cell: str = "fused"
+    grad_checkpoint_every: int | None = None  # cell="sequence": recompute k-step segments in backward (less memory)
     dtype: str = "float32"
     batch_size: int = 32
     seq_len: int = 64
@@ -232,7 +233,7 @@ class TrainConfig:
         for name in ("hidden_size", "num_layers", "batch_size", "seq_len", "steps", "eval_every",
                      "eval_batch_size", "eval_seq_len"):
             positive(name)
-        for name in ("embedding_dim", "tbptt", "checkpoint_every"):
+        for name in ("embedding_dim", "tbptt", "checkpoint_every", "grad_checkpoint_every"):
             positive(name, allow_none=True)
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(sorted(MODELS))}, got {self.model!r}")
@@ -252,8 +253,10 @@ class TrainConfig:
             raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if self.cell not in ("fused", "composite"):
-            raise ValueError(f"cell must be 'fused' or 'composite', got {self.cell!r}")
+        if self.cell not in ("fused", "composite", "sequence"):
+            raise ValueError(f"cell must be 'fused', 'composite' or 'sequence', got {self.cell!r}")
+        if self.grad_checkpoint_every is not None and self.cell != "sequence":
+            raise ValueError(f"grad_checkpoint_every needs cell='sequence', got cell={self.cell!r}")
         return self
 
     @property
@@ -295,7 +298,8 @@ class Trainer:
         self.windows = tbptt_windows(len(self.batches) * config.seq_len, config.seq_len, config.k2)
         manual_seed(config.seed)  # the same seed gives the same initial weights and dropout masks
         self.model = CharLM(len(self.vocab), config.hidden_size, config.num_layers, config.model,
-                            config.embedding_dim, config.dropout, config.cell).to(config.dtype)
+                            config.embedding_dim, config.dropout, config.cell,
+                            grad_checkpoint_every=config.grad_checkpoint_every).to(config.dtype)
         self.model.name_parameters()
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.parameters(), config)
         self.step = 0

@@ -34,7 +34,17 @@ visible; ``cell='fused'`` makes each step a single node whose backward is the
 analytic formula (fused.py): the same numbers with a fraction of the Python
 work per step.  That is 2–3× faster for small layers (H = 32), where Python
 dominates, and 10–30% for H = 128, where the three matrix products of each
-step dominate (benchmarks/bench_rnn.py).
+step dominate (benchmarks/bench_rnn.py).  ``cell='sequence'`` (layers only,
+not the one-step cells) makes a whole layer-direction one node
+(``fused.RecurrentLayer``): the input projection, the weight gradients and
+the input gradient are each one product over all T steps, and the gate arrays
+are allocated once.  It is the fastest mode; its backward is numpy only, so it
+refuses ``create_graph=True`` (use 'fused' for second derivatives).
+
+Gradient checkpointing over time: ``grad_checkpoint_every=k`` (with
+``cell='sequence'``) keeps only every k-th state in forward and recomputes
+each k-step segment in backward: the same gradients, with the memory of the
+saved gates cut from T steps to k, for one more forward pass.
 
 Sequences of different lengths: pass ``lengths`` (one int per batch element)
 instead of PyTorch's PackedSequence.  Steps past an example's length leave its
@@ -52,7 +62,7 @@ from ..autograd import scope
 from ..creation import cat, stack, where, zeros
 from ..ops import TimeSteps
 from ..tensor import as_tensor
-from .fused import GRUStep, LSTMStep, RNNStep
+from .fused import GRUStep, LSTMStep, RNNStep, recurrent_layer
 from .init import uniform
 from .module import Module, Parameter, check_sizes
 
@@ -61,7 +71,8 @@ __all__ = [
     "rnn_step", "lstm_step", "gru_step", "input_projection",
 ]
 
-CELL_MODES = ("composite", "fused")
+CELL_MODES = ("composite", "fused")  # the one-step cells; the unrolled layers also have "sequence"
+LAYER_MODES = CELL_MODES + ("sequence",)
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -156,9 +167,9 @@ def gru_step(x_proj, h, weight_hh, bias_hh=None, cell="composite"):
 # --------------------------------------------------------------------------- argument checks shared with variants.py
 
 
-def check_cell(owner, cell):
-    if cell not in CELL_MODES:
-        raise ValueError(f"{owner}: cell must be 'composite' or 'fused', got {cell!r}")
+def check_cell(owner, cell, modes=CELL_MODES):
+    if cell not in modes:
+        raise ValueError(f"{owner}: cell must be {' or '.join(map(repr, modes))}, got {cell!r}")
 
 
 def to_time_major(owner, x, input_size, batch_first):
@@ -330,11 +341,18 @@ class RNNBase(Module):
     """
 
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, nonlinearity="tanh", cell="composite"):
+                 bidirectional=False, nonlinearity="tanh", cell="composite", grad_checkpoint_every=None):
         super().__init__()
         owner = type(self).__name__
         check_sizes(owner, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
-        check_cell(owner, cell)
+        check_cell(owner, cell, LAYER_MODES)
+        if grad_checkpoint_every is not None:
+            k = grad_checkpoint_every
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+                raise ValueError(f"{owner}: grad_checkpoint_every must be a positive int (segment length), got {k!r}")
+            if cell != "sequence":
+                raise ValueError(f"{owner}: grad_checkpoint_every needs cell='sequence' (got cell={cell!r})")
+        self.grad_checkpoint_every = grad_checkpoint_every
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
@@ -413,6 +431,9 @@ class RNNBase(Module):
         """One layer in one direction: x (T, B, D) → (outputs (T, B, H), h(last), c(last) or None)."""
         w_ih, w_hh = getattr(self, f"weight_ih_{name}"), getattr(self, f"weight_hh_{name}")
         b_ih, b_hh = (getattr(self, f"bias_ih_{name}"), getattr(self, f"bias_hh_{name}")) if self.bias else (None, None)
+        if self.cell == "sequence":  # the whole direction as one node (fused.RecurrentLayer)
+            return recurrent_layer(self.mode, x, h, c, w_ih, w_hh, b_ih, b_hh, self.nonlinearity, reverse, masks,
+                                   self.grad_checkpoint_every)
         if self.mode == "GRU":
             steps = TimeSteps(input_projection(x, w_ih, b_ih))
         else:
@@ -448,6 +469,8 @@ class RNNBase(Module):
                 s += f", {k}={getattr(self, k)}"
         if self.cell != "composite":
             s += f", cell={self.cell!r}"
+        if self.grad_checkpoint_every is not None:
+            s += f", grad_checkpoint_every={self.grad_checkpoint_every}"
         return s
 
 
@@ -460,9 +483,9 @@ class RNN(RNNBase):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, cell="composite"):
+                 dropout=0.0, bidirectional=False, cell="composite", grad_checkpoint_every=None):
         super().__init__("RNN", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         nonlinearity, cell)
+                         nonlinearity, cell, grad_checkpoint_every)
 
 
 class LSTM(RNNBase):
@@ -473,9 +496,9 @@ class LSTM(RNNBase):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, cell="composite"):
+                 bidirectional=False, cell="composite", grad_checkpoint_every=None):
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         "tanh", cell)
+                         "tanh", cell, grad_checkpoint_every)
 
 
 class GRU(RNNBase):
@@ -485,6 +508,6 @@ class GRU(RNNBase):
     """
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, cell="composite"):
+                 bidirectional=False, cell="composite", grad_checkpoint_every=None):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         "tanh", cell)
+                         "tanh", cell, grad_checkpoint_every)
