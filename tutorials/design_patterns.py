@@ -103,7 +103,7 @@ viz.show(graph, OUT / "many_to_one.svg")
 steps_read_out = {graph.graph.nodes[e.src].step[1] for e in graph.graph.edges
                   if graph.graph.nodes[e.src].step is not None and graph.graph.nodes[e.dst].step is None}
 print("time steps with an edge out of the recurrence:", steps_read_out)
-assert steps_read_out == {3}, f"only h(T) should feed the classifier, got steps {steps_read_out}"
+assert steps_read_out == {4}, f"only h(T), T = 4, should feed the classifier, got steps {steps_read_out}"
 
 # %% [markdown]
 # The task: does the sequence contain the symbol *a* immediately followed by *b*? Ten symbols from
@@ -539,7 +539,7 @@ nodes = graph.graph.nodes
 bridge = [(nodes[e.src], nodes[e.dst]) for e in graph.graph.edges
           if nodes[e.src].cluster.startswith("Seq2Seq/encoder") and nodes[e.dst].cluster.startswith("Seq2Seq/decoder")]
 print("edges from the encoder into the decoder:", [(a.cluster, b.title) for a, b in bridge])
-assert len(bridge) == 1 and bridge[0][0].step[1] == 2 and bridge[0][1].title == "h_0", bridge
+assert len(bridge) == 1 and bridge[0][0].step[1] == 3 and bridge[0][1].title == "h_0", bridge  # from t = 3, the last
 
 # %% [markdown]
 # The task: **run-length encoding**. "aaabbc" → "3a2b1c": up to three runs of one to four equal letters
