@@ -202,7 +202,7 @@ class TrainConfig:
     num_layers: int = 1
     embedding_dim: int | None = None
     dropout: float = 0.0
-    cell: str = "fused"
+    cell: str = "sequence"  # one graph node per layer: the fastest; "fused"/"composite" for pictures, 2nd order
     grad_checkpoint_every: int | None = None  # cell="sequence": recompute k-step segments in backward (less memory)
     dtype: str = "float32"
     batch_size: int = 32

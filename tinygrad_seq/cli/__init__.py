@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tbptt", type=positive_int, help="steps backpropagated, k2 >= seq-len (default: seq-len)")
     p.add_argument("--dropout", type=probability, help="dropout between layers (default: 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), help="parameter dtype (default: float32)")
-    p.add_argument("--cell", choices=("fused", "composite", "sequence"),
-                   help="fused cells (fast), op by op, or one node per layer (fastest) (default: fused)")
+    p.add_argument("--cell", choices=("sequence", "fused", "composite"),
+                   help="one node per layer (fastest), fused cells, or op by op (default: sequence)")
     p.add_argument("--eval-every", type=positive_int, help="steps between held-out evaluations (default: 100)")
     p.add_argument("--seed", type=non_negative_int, help="random seed (default: 0)")
     p.add_argument("--checkpoint", help="save here (atomically) every --checkpoint-every steps and at the end")
