@@ -10,6 +10,7 @@ behind and the same lesson executed as a notebook shows them in its output cells
 
 from __future__ import annotations
 
+import io
 import pathlib
 
 from .drawing import draw, render
@@ -40,9 +41,17 @@ def show(obj, path=None, **options):
             written = pathlib.Path(path)
             obj.savefig(written, dpi=120, bbox_inches="tight")
         if in_notebook():
-            from IPython.display import display
+            # Our own PNG, not display(obj): IPython only knows how to draw a Figure once the inline backend
+            # has registered its formatter, which a Figure made without pyplot (as viz.plots makes) never does.
+            from IPython.display import Image, display
 
-            display(obj)
+            if written is not None and written.suffix.lower() == ".png":
+                png = written.read_bytes()
+            else:
+                buffer = io.BytesIO()
+                obj.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+                png = buffer.getvalue()
+            display(Image(data=png, format="png"))
         import matplotlib.pyplot as plt
 
         plt.close(obj)
