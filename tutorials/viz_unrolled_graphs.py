@@ -96,15 +96,28 @@ viz.draw(L, collapse="t=*")
 #
 # `backward=True` reverses the arrows and labels each with ‖∂L/∂·‖ of the tensor
 # it leaves; widths follow the log of the norm.  viz computes the gradients
-# itself (with `tg.grad`) while the graph is alive.
+# itself (with `tg.grad`) while the graph is alive.  We run the same model on inputs
+# of our own, so that we can hold the numbers on the picture against the lecture's
+# BPTT formulas, written out in numpy in `tinygrad_seq.bptt.rnn` (with the batch along
+# rows, so every weight is transposed: `bptt/notation.py`).
 
 # %%
+from tinygrad_seq.bptt import jacobian, rnn  # noqa: E402
+
+rng = np.random.default_rng(SEED)
+xs, ys = rng.standard_normal((4, 3)), rng.integers(0, 3, 4)
+L, hs, _ = model(xs, ys)
 print(save(L, "rnn_backward", backward=True))
 nodes = viz.draw(L, backward=True).graph.nodes.values()
 norms = {n.title: n.grad_norm for n in nodes if n.title.startswith("h(") and n.grad_norm is not None}  # h(0): no grad
-print("‖∂L/∂h(t)‖:", {k: round(v, 4) for k, v in sorted(norms.items())})
-engine = [np.linalg.norm(g_t.data) for g_t in tg.grad(L, hs, retain_graph=True)]
-assert np.allclose([norms[f"h({t})"] for t in range(1, 5)], engine), "the labels should be the engine's ‖∂L/∂h(t)‖"
+print("‖∂L/∂h(t)‖ on the picture:   ", " ".join(f"{norms[f'h({t})']:.6f}" for t in range(1, 5)))
+
+params = dict(U=model.U.data.T, W=model.W.data.T, b=model.b.data[:, 0], V=model.V.data.T, c=model.c.data[:, 0])
+cache = rnn.rnn_forward(xs[:, None, :], ys[:, None], params)
+by_hand = np.linalg.norm(rnn.rnn_backward(cache).dh[:, 0], axis=1)  # ∇h(t) L = W D(t+1) ∇h(t+1) L + V ∇o(t) L
+print("‖∂L/∂h(t)‖ by the formulas:  ", " ".join(f"{n:.6f}" for n in by_hand))
+assert np.isclose(cache.loss, L.item()), "the same loss"
+assert np.allclose([norms[f"h({t})"] for t in range(1, 5)], by_hand, rtol=1e-6), "the picture disagrees with BPTT"
 
 # %% [markdown]
 # ## 3. An LSTM, expanded and collapsed
@@ -204,8 +217,6 @@ for name, (_, n) in curves.items():
 # ‖∂h(T)/∂h(t)‖ ≤ ∏ σmax(D(k)) σmax(W).  `tinygrad_seq.bptt.jacobian` computes both.
 
 # %%
-from tinygrad_seq.bptt import jacobian, rnn  # noqa: E402
-
 rng = np.random.default_rng(SEED)
 H, T = 8, 25
 p = dict(U=rng.standard_normal((3, H)), W=jacobian.with_spectral_radius(H, 0.9, rng), b=np.zeros(H),
