@@ -335,9 +335,6 @@ hs[6].register_hook(lambda g: tg.zeros_like(g))  # replace: block the gradient a
 W_small.grad = None
 (hs[-1] * hs[-1]).sum().backward()
 print("watched ‖∂L/∂h(t)‖, t = 12 … 1:", " ".join(f"{seen[t]:.1e}" for t in range(12, 0, -1)))
-watched = np.array([seen[t] for t in range(1, T_long + 1)])
-assert np.allclose(watched[5:], norms_retain[5:]), "from h(12) down to h(6) the watcher sees the true gradient"
-assert not watched[:5].any(), f"the hook at h(6) should stop every gradient below it: {watched[:5]}"
 
 # %% [markdown]
 # The watcher at $h(6)$ runs before the blocking hook (hooks run in the order they were registered) and
@@ -358,6 +355,8 @@ ax.set_title("loss on h(12) only, W with spectral radius 0.8")
 ax.legend(fontsize=8)
 fig.tight_layout()
 viz.show(fig, OUT / "autograd_hidden_grads.png")  # inline in a notebook, and written to the file
+assert np.allclose(blocked[5:], norms_retain[5:]), "from h(12) down to h(6) the watcher sees the true gradient"
+assert not blocked[:5].any(), f"the hook at h(6) should stop every gradient below it: {blocked[:5]}"
 
 # %% [markdown]
 # ## 8. no_grad() and detach(): truncated BPTT

@@ -197,9 +197,6 @@ def report(info):
 
 result = trainer.run(on_step=report, on_eval=lambda r: print(f"    held-out: {r['bpc']:.3f} bits per character"))
 print(f"{result['steps']} steps in {result['seconds']:.0f} s")
-held_out = result["eval"]["bpc"]
-assert held_out < unigram - (0.8 if FAST else 1.5), \
-    f"held-out {held_out:.2f} bpc: not clearly below the {unigram:.2f} of letter frequencies, so no context is used"
 
 # %% [markdown]
 # The training loss per step (a single window of 32 streams, so it is noisy) and the held-out loss, in bits per
@@ -216,6 +213,10 @@ for level, what in ((uniform, "uniform guessing"), (unigram, "letter frequencies
     ax.axhline(level, color="0.6", linestyle=":", linewidth=1)
     ax.text(ax.get_xlim()[1], level, what, ha="right", va="bottom", fontsize=8, color="0.4")
 viz.show(fig, OUT / "char_lm_training.png")
+held_out = result["eval"]["bpc"]
+assert history["eval_loss"][-1] < history["eval_loss"][0], "the held-out loss should fall during training"
+assert held_out < unigram - (0.8 if FAST else 1.5), \
+    f"held-out {held_out:.2f} bpc: not clearly below the {unigram:.2f} of letter frequencies, so no context is used"
 
 # %% [markdown]
 # ## 5. Sampling

@@ -176,6 +176,9 @@ for rho in (0.9, 1.1):
 # %%
 fig = plots.spectral_radius(rhos=(0.9, 1.0, 1.1), H=16, T=40, seed=SEED)
 viz.show(fig, OUT / "ltd_spectral_radius.png")
+W_sym = jacobian.with_spectral_radius(6, 0.9, SEED)
+for k in (1, 10, 30):  # the Jacobian of k linear steps is (Wᵀ)ᵏ, of norm ρᵏ for a symmetric W
+    assert np.isclose(np.linalg.norm(np.linalg.matrix_power(W_sym.T, k), 2), 0.9**k)
 
 # %% [markdown]
 # Where does a freshly made `nn.RNN` sit? PyTorch's (and our) default draws every entry of `weight_hh_l0`
@@ -189,9 +192,9 @@ for H in (16, 64, 256):
     radius = np.abs(np.linalg.eigvals(W_default)).max()
     print(f"nn.RNN(4, {H:3d}): spectral radius of W = {radius:.3f}")
     assert radius < 1, f"a default nn.RNN({H}) should start inside the unit circle, ρ = {radius:.3f}"
-assert abs(radius - np.sqrt(1 / 3)) < 0.1, f"for H = 256 the circular law predicts ρ ≈ 0.58, measured {radius:.3f}"
 fig = plots.eigenvalues(W_default, title=f"default nn.RNN(4, {H}): eigenvalues of W")
 viz.show(fig, OUT / "ltd_eigenvalues_default_rnn.png")
+assert abs(radius - np.sqrt(1 / 3)) < 0.1, f"for H = 256 the circular law predicts ρ ≈ 0.58, measured {radius:.3f}"
 
 # %% [markdown]
 # Inside the unit circle: a default-initialised vanilla RNN starts in the vanishing regime.
@@ -210,10 +213,10 @@ norms, bound = jacobian.jacobian_norms(cache), jacobian.jacobian_bound(cache)
 print("ρ(W) = 1.2, σmax(W) =", f"{np.linalg.norm(p['W'], 2):.2f}")
 for t in (29, 25, 20, 10, 0):
     print(f"‖∂h({T_j})/∂h({t:2d})‖ = {norms[t]:.2e}    bound {bound[t]:.2e}")
-assert np.all(norms <= bound * (1 + 1e-9)), "the Jacobian norm can never exceed the bound"
-assert norms[0] < 1e-2 < 1 < bound[0], f"ρ = 1.2 and yet ‖∂h(30)/∂h(0)‖ = {norms[0]:.1e}: saturation makes it vanish"
 fig = plots.jacobian_norms(norms, bound, title="tanh RNN, ρ(W) = 1.2: ‖∂h(30)/∂h(t)‖ and the bound")
 viz.show(fig, OUT / "ltd_jacobian_bound.png")
+assert np.all(norms <= bound * (1 + 1e-9)), "the Jacobian norm can never exceed the bound"
+assert norms[0] < 1e-2 < 1 < bound[0], f"ρ = 1.2 and yet ‖∂h(30)/∂h(0)‖ = {norms[0]:.1e}: saturation makes it vanish"
 
 # %% [markdown]
 # Even with $\rho(W) = 1.2 > 1$ the tanh RNN's Jacobian decays here: the inputs drive the units into
@@ -240,10 +243,11 @@ for kind in ("RNN", "LSTM", "GRU"):
     decay[kind] = (g[0] / g[-1]) ** (1 / (T_g - 1))
     print(f"{kind:4s}  ‖∂L/∂h(t)‖ at t = T−1, T−11, T−21: " + "  ".join(f"{g[-1 - k]:.1e}" for k in (0, 10, 20))
           + f"    decay per step ≈ {decay[kind]:.3f}")
-    assert len(ts) == T_g and g[0] < 1e-3 * g[-1], f"{kind}: no vanishing gradient, ‖∂L/∂h(0)‖/‖∂L/∂h(T)‖ = " \
-        f"{g[0] / g[-1]:.1e}"
 fig = plots.gradient_flow(curves)
 viz.show(fig, OUT / "ltd_gradient_flow_rnn_lstm_gru.png")
+for kind, (ts, g) in curves.items():
+    assert len(ts) == T_g and g[0] < 1e-3 * g[-1], f"{kind}: no vanishing gradient, ‖∂L/∂h(0)‖/‖∂L/∂h(T)‖ = " \
+        f"{g[0] / g[-1]:.1e}"
 
 # %% [markdown]
 # All three decay geometrically at initialisation, and at much the same rate (between 0.45 and 0.7 per step
@@ -412,13 +416,6 @@ for name, (losses, norms) in runs.items():
     end = f"first non-finite loss at step {np.argmin(finite) + 1}" if not finite.all() else \
         f"mean loss of the last 10 steps {losses[-10:].mean():.3g}"
     print(f"{name:16s} loss at step 1: {losses[0]:.3f}; {end};  largest ‖g‖ {np.nanmax(norms):.2e}")
-unclipped, clipped = (losses for losses, _ in runs.values())
-with np.errstate(all="ignore"):
-    exploded = not np.isfinite(unclipped).all() or unclipped.max() > 1e6 * unclipped[0]
-assert exploded, f"without clipping the loss should explode, its largest value was {unclipped.max():.2e}"
-assert len(clipped) == STEPS_C and np.isfinite(clipped).all(), "with clipping every loss should stay finite"
-assert clipped[-10:].mean() < clipped[0], f"clipped, the loss should fall: {clipped[0]:.3f}, {clipped[-10:].mean():.3f}"
-
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
 for name, (losses, norms) in runs.items():
     ax1.semilogy(np.arange(1, len(losses) + 1), losses, label=name)
@@ -432,6 +429,12 @@ ax1.legend(fontsize=8)
 fig.suptitle(f"RNN with ρ(W) = {RHO} at the start, SGD with ε = {LR}")
 fig.tight_layout()
 viz.show(fig, OUT / "ltd_clipping_training.png")
+unclipped, clipped = (losses for losses, _ in runs.values())
+with np.errstate(all="ignore"):
+    exploded = not np.isfinite(unclipped).all() or unclipped.max() > 1e6 * unclipped[0]
+assert exploded, f"without clipping the loss should explode, its largest value was {unclipped.max():.2e}"
+assert len(clipped) == STEPS_C and np.isfinite(clipped).all(), "with clipping every loss should stay finite"
+assert clipped[-10:].mean() < clipped[0], f"clipped, the loss should fall: {clipped[0]:.3f}, {clipped[-10:].mean():.3f}"
 
 # %% [markdown]
 # Without clipping, the first steps are so long that the weights leave the region where the gradient was

@@ -162,8 +162,7 @@ assert g_long.graph.tensor_count > 400 and len(g_long.graph.nodes) < 50 and len(
 # Training on a long stream, one runs a chunk, detaches the last state and starts
 # the next chunk from it.  Gradients stop at the cut; `detached=[...]` marks it
 # (dashed).  `mark_detached=True` guesses it: a leaf without gradient made outside
-# the steps and used inside one.  (viz sees constant inputs such as a detached
-# state only if the engine exposes every input of an op as `tensor.inputs`.)
+# the steps and used inside one (here it finds the same node).
 
 # %%
 _, _, h_last = model(np.random.default_rng(1).standard_normal((4, 3)), [0, 1, 2, 0])
@@ -192,9 +191,9 @@ nodes = g_s2s.graph.nodes
 for box in (n for n in nodes.values() if n.kind == "scope" and "encoder" in n.path):
     steps_fed = {nodes[e.dst].step[1] for e in g_s2s.graph.out_edges(box.id) if "decoder" in nodes[e.dst].step[0]}
     assert steps_fed == {0, 1, 2}, f"encoder step {box.title} should feed every decoder step, feeds {steps_fed}"
-assert alignment.shape == (3, 4) and np.allclose(alignment.sum(1), 1), "each decoder step's α sums to 1"
 fig = plots.attention(alignment, source=["je", "suis", "là", "<eos>"], target=["I", "am", "here"])
 viz.show(fig, OUT / "attention.png")
+assert alignment.shape == (3, 4) and np.allclose(alignment.sum(1), 1), "each decoder step's α sums to 1"
 
 # %% [markdown]
 # ## 7. Vanishing gradients: ‖∂L/∂h(t)‖ over t
