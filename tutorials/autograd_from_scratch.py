@@ -27,25 +27,27 @@
 # $h(t) = \tanh(x(t)\,U + h(t-1)\,W + b)$ with $x(t)$ of shape (N, D), $U$ (D, H), $W$ (H, H), $b$ (H,)
 # (as in `bptt_by_hand.py`; `bptt/notation.py` maps these to PyTorch's `weight_ih_l0`, `weight_hh_l0`).
 #
-# Run it as a script (`python tutorials/autograd_from_scratch.py`) or open it as a notebook with jupytext.
+# Every claim the lesson makes is checked by an `assert` next to it, so if the engine (or the lesson) is wrong,
+# the lesson stops there. Run it as a script (`python tutorials/autograd_from_scratch.py`; its figure is written to
+# `autograd_out/`) or open it as a notebook with jupytext (the figure shows inline).
 
 # %%
 import inspect
 import os
+import pathlib
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-if "MPLBACKEND" not in os.environ:
-    matplotlib.use("Agg")  # as a script, write files; Jupyter keeps its inline backend
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import tinygrad_seq as tg  # noqa: E402
-from tinygrad_seq import functional as F  # noqa: E402
-from tinygrad_seq import nn, ops  # noqa: E402
-from tinygrad_seq.autograd import unbroadcast  # noqa: E402
+import tinygrad_seq as tg
+import viz
+from tinygrad_seq import functional as F
+from tinygrad_seq import nn
 
 FAST = os.environ.get("TGS_FAST") == "1"  # this lesson is fast either way
+SEED = int(os.environ.get("TGS_SEED", "0"))  # another seed draws other numbers: every assert below must still hold
+OUT = pathlib.Path("autograd_out")
+OUT.mkdir(exist_ok=True)
 tg.set_default_dtype(np.float64)  # float64 throughout: gradient checks agree to ~1e-10 instead of ~1e-4
 np.set_printoptions(precision=4, suppress=True)
 
@@ -57,7 +59,7 @@ np.set_printoptions(precision=4, suppress=True)
 # scope it was made in. Nothing else is needed to go backwards later.
 
 # %%
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(SEED)
 N, D, H = 2, 3, 4
 U = tg.tensor(rng.standard_normal((D, H)), requires_grad=True, name="U")
 W = tg.tensor(rng.standard_normal((H, H)), requires_grad=True, name="W")
@@ -82,6 +84,8 @@ def show(t, depth=0):
 
 
 show(h1)
+assert h1.op == "tanh" and h1.scope == "t=1" and [p.op for p in h1.parents] == ["add"]
+assert np.allclose(h1.data, np.tanh(x1.data @ U.data + h0.data @ W.data + b.data))
 
 # %% [markdown]
 # Only tensors that require grad appear as parents: `x(1)` and `h(0)` are constants of the ops that read
@@ -93,7 +97,7 @@ show(h1)
 # the ops that used it, of what each op sends back. So a tensor may send its own gradient backwards only
 # once *all* its users have reported: we must visit the tensors in reverse topological order (every
 # tensor after everything computed from it). Here is the whole algorithm, written with the engine's own
-# rules (`grad_fn.backward`) and its broadcasting helper:
+# rules (`grad_fn.backward`) and a short version of its broadcasting helper (section 5 says why it is needed):
 
 
 # %%
@@ -109,6 +113,16 @@ def topological_order(root):
             stack.append((t, True))
             stack.extend((p, False) for p in t.parents)
     return order
+
+
+def unbroadcast(g, shape):
+    """Sum g back to ``shape``: over the leading axes broadcasting added, and the axes where ``shape`` has 1."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for axis, n in enumerate(shape):
+        if n == 1 and g.shape[axis] != 1:
+            g = g.sum(axis=axis, keepdims=True)
+    return g
 
 
 def my_backward(loss):
@@ -128,11 +142,17 @@ def my_backward(loss):
 
 L = (h1 * h1).sum()
 mine = my_backward(L)
-print("visit order:", [t.op or t.name for t in reversed(topological_order(L))])
+visit = list(reversed(topological_order(L)))
+print("visit order:", [t.op or t.name for t in visit])
+position = {id(t): i for i, t in enumerate(visit)}
+assert all(position[id(p)] > position[id(t)] for t in visit for p in t.parents), "a tensor visited before a user"
+assert {t.name for t in visit if t.grad_fn is None} == {"U", "W", "b"}, "the leaves should be the parameters"
 
 L.backward()  # the engine
 for p in (U, W, b):
-    print(f"∂L/∂{p.name}: max |mine − engine| = {np.abs(mine[id(p)] - p.grad.data).max():.1e}")
+    gap = np.abs(mine[id(p)] - p.grad.data).max()
+    print(f"∂L/∂{p.name}: max |mine − engine| = {gap:.1e}")
+    assert gap < 1e-12, f"my_backward and the engine disagree on ∂L/∂{p.name} by {gap:.1e}"
 
 # %% [markdown]
 # The engine (`autograd.run_backward`) does the same with a different bookkeeping: it counts how many ops
@@ -144,12 +164,16 @@ for p in (U, W, b):
 #
 # The `backward` we called is one short method per op in `tinygrad_seq/ops.py`. Each receives
 # $g = \partial L/\partial z$ for the op's output $z$ and returns $g\,\partial z/\partial x$ for each input.
-# Two rules we just used, `ops.Tanh` ($dz/dx = 1 - z^2$) and `ops.MatMul`
-# ($\partial L/\partial X = G Y^\top$, $\partial L/\partial Y = X^\top G$):
+# Two rules we just used, found through the nodes they left in the graph: `Tanh` ($dz/dx = 1 - z^2$) and
+# `MatMul` ($\partial L/\partial X = G Y^\top$, $\partial L/\partial Y = X^\top G$):
 
 # %%
-print(inspect.getsource(ops.Tanh.backward))
-print(inspect.getsource(ops.MatMul.backward))
+tanh_rule = type(h1.grad_fn)
+matmul_rule = type(next(t for t in visit if t.op == "matmul").grad_fn)
+for rule in (tanh_rule, matmul_rule):
+    print(f"{rule.__module__}.{rule.__name__}:")
+    print(inspect.getsource(rule.backward))
+assert tanh_rule.__module__ == matmul_rule.__module__ == "tinygrad_seq.ops"
 
 # %% [markdown]
 # The rules use only arithmetic and a few helpers that accept numpy arrays *and* Tensors. That is what
@@ -173,6 +197,7 @@ class Softsign(tg.Function):
 xs = tg.tensor([-2.0, 0.0, 3.0], requires_grad=True)
 Softsign.apply(xs).sum().backward()
 print("softsign'(x) =", xs.grad.data, "  expected", 1 / (1 + np.abs(xs.data)) ** 2)
+assert np.allclose(xs.grad.data, [1 / 9, 1, 1 / 16])
 
 # %% [markdown]
 # ## 4. Gradients accumulate, and that is BPTT's sum over t
@@ -205,14 +230,18 @@ W.grad = None
 unroll([W] * T).backward()
 copies = [tg.tensor(W.data, requires_grad=True, name=f"W({t + 1})") for t in range(T)]
 unroll(copies).backward()
-for c in copies:
-    print(f"‖∂L/∂{c.name}‖ = {np.linalg.norm(c.grad.data):.4f}")
-print("shared W:  ‖∂L/∂W‖ =", f"{np.linalg.norm(W.grad.data):.4f};",
-      "max |∂L/∂W − Σ_t ∂L/∂W(t)| =", f"{np.abs(W.grad.data - sum(c.grad.data for c in copies)).max():.1e}")
+copy_norms = [np.linalg.norm(c.grad.data) for c in copies]
+for c, n in zip(copies, copy_norms):
+    print(f"‖∂L/∂{c.name}‖ = {n:.4f}")
+gap = np.abs(W.grad.data - sum(c.grad.data for c in copies)).max()
+print("shared W:  ‖∂L/∂W‖ =", f"{np.linalg.norm(W.grad.data):.4f};", f"max |∂L/∂W − Σ_t ∂L/∂W(t)| = {gap:.1e}")
+assert gap < 1e-12, f"the gradient of a shared W should be the sum over the steps, off by {gap:.1e}"
 
 # %% [markdown]
-# The copy at step 3 gets the largest gradient: the loss sits at the end, and earlier copies reach it only
-# through later steps (section 6 measures that decay). The same adding also happens *across* calls to
+# The copies get different gradients (each step multiplies a different $h(t-1)$), and only their sum is the
+# gradient of the shared $W$. Earlier copies reach the loss only through later steps; with this random $W$
+# (spectral radius about 2) that need not make their gradients smaller, but with a contracting $W$ it does
+# (section 6 measures the decay). The same adding also happens *across* calls to
 # `backward()`: `.grad` keeps accumulating until you clear it, as in PyTorch. That is why every training
 # loop starts with `opt.zero_grad()`:
 
@@ -222,6 +251,7 @@ unroll([W] * T).backward()
 once = W.grad.data.copy()
 unroll([W] * T).backward()  # forgot to zero the gradient
 print("after two backward() calls, W.grad / (one call's gradient) =", np.round(W.grad.data / once, 6).mean())
+assert np.allclose(W.grad.data, 2 * once)
 
 # %% [markdown]
 # ## 5. Broadcasting is undone in one place
@@ -241,6 +271,7 @@ print("∂L/∂(xU + b) has shape", g_pre.shape, "; b has shape", b.shape)
 print("b.grad              =", b.grad.data)
 print("sum over the batch  =", g_pre.sum(axis=0))
 print("unbroadcast(g, (1, H)) has shape", unbroadcast(g_pre, (1, H)).shape)
+assert np.allclose(b.grad.data, g_pre.sum(axis=0)) and np.allclose(unbroadcast(g_pre, b.shape), b.grad.data)
 
 # %% [markdown]
 # ## 6. Reading ∂L/∂h(t) with retain_grad()
@@ -275,10 +306,18 @@ L.backward()
 norms_retain = np.array([np.linalg.norm(h.grad.data) for h in hs[1:]])
 for t in (12, 9, 6, 3, 1):
     print(f"‖∂L/∂h({t:2d})‖ = {norms_retain[t - 1]:.3e}")
+assert norms_retain[0] < 1e-2 * norms_retain[-1], f"no vanishing: ‖∂L/∂h(1)‖ / ‖∂L/∂h(12)‖ = " \
+    f"{norms_retain[0] / norms_retain[-1]:.1e}"
 
 # %% [markdown]
 # `tg.grad(L, [h(1), …])` computes the same numbers without touching `.grad` (as `torch.autograd.grad`);
 # `viz.plots.hidden_gradient_norms` uses it to find the h(t) of any model by their names.
+
+# %%
+hs_again = rnn_states(W_small)
+grads = tg.grad((hs_again[-1] * hs_again[-1]).sum(), hs_again[1:])
+assert np.allclose([np.linalg.norm(g.data) for g in grads], norms_retain, rtol=1e-12)
+assert hs_again[1].grad is None, "tg.grad should return the gradients, not store them"
 #
 # ## 7. Hooks: watch or change a gradient as it passes
 #
@@ -315,8 +354,9 @@ ax.set_ylabel("‖∂L/∂h(t)‖")
 ax.set_title("loss on h(12) only, W with spectral radius 0.8")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig("autograd_hidden_grads.png", dpi=100)
-plt.close(fig)
+viz.show(fig, OUT / "autograd_hidden_grads.png")  # inline in a notebook, and written to the file
+assert np.allclose(blocked[5:], norms_retain[5:]), "from h(12) down to h(6) the watcher sees the true gradient"
+assert not blocked[:5].any(), f"the hook at h(6) should stop every gradient below it: {blocked[:5]}"
 
 # %% [markdown]
 # ## 8. no_grad() and detach(): truncated BPTT
@@ -330,6 +370,7 @@ plt.close(fig)
 with tg.no_grad():
     h_eval = rnn_states(W_small)[-1]
 print("made under no_grad(): requires_grad =", h_eval.requires_grad, ", op =", h_eval.op)
+assert not h_eval.requires_grad and h_eval.op is None and not h_eval.parents
 
 W_small.grad = None
 first_half = rnn_states(W_small, xs=x_long[:6])
@@ -341,9 +382,17 @@ g_trunc = W_small.grad.data.copy()
 W_small.grad = None
 full = rnn_states(W_small)
 (full[-1] * full[-1]).sum().backward()
-print("same loss value:", np.isclose(L_trunc.item(), (full[-1] * full[-1]).sum().item()))
-print(f"relative difference of ∂L/∂W, truncated vs full BPTT: "
-      f"{np.linalg.norm(g_trunc - W_small.grad.data) / np.linalg.norm(W_small.grad.data):.2e}")
+same_value = np.isclose(L_trunc.item(), (full[-1] * full[-1]).sum().item(), rtol=1e-12)
+rel = np.linalg.norm(g_trunc - W_small.grad.data) / np.linalg.norm(W_small.grad.data)
+print("same loss value:", same_value)
+print(f"relative difference of ∂L/∂W, truncated vs full BPTT: {rel:.2e}")
+assert same_value, "detach() must not change the forward values"
+assert 1e-8 < rel < 0.1, f"truncation should change ∂L/∂W a little (radius 0.8, cut 6 steps back), changed {rel:.1e}"
+
+W_small.grad = None
+second_alone = rnn_states(W_small, h=tg.tensor(first_half[-1].data), xs=x_long[6:])  # h(6) as a constant
+(second_alone[-1] * second_alone[-1]).sum().backward()
+assert np.allclose(g_trunc, W_small.grad.data, rtol=1e-12), "behind the cut, nothing should reach W"
 
 # %% [markdown]
 # Same forward values, a slightly different gradient: the terms that reached back past the cut are gone.
@@ -363,6 +412,8 @@ y = x.tanh()
 t_ = np.tanh(x.data)
 print("first derivative  engine", dy.data, " formula", 1 - t_**2)
 print("second derivative engine", d2y.data, " formula", -2 * t_ * (1 - t_**2))
+assert np.allclose(dy.data, 1 - t_**2, rtol=1e-12), "tanh' = 1 − tanh²"
+assert np.allclose(d2y.data, -2 * t_ * (1 - t_**2), rtol=1e-12), "tanh'' = −2 tanh (1 − tanh²)"
 
 # %% [markdown]
 # In the RNN this gives Hessian-vector products, and it is what the lecture's gradient-flow regularizer
@@ -390,8 +441,9 @@ def grad_at(Wdata):
 
 eps = 1e-6
 fd = (grad_at(W_small.data + eps * v) - grad_at(W_small.data - eps * v)) / (2 * eps)
-print(f"‖Hv‖ = {np.linalg.norm(Hv.data):.4f};  relative error vs finite differences of ∇L: "
-      f"{np.linalg.norm(Hv.data - fd) / np.linalg.norm(fd):.1e}")
+hv_error = np.linalg.norm(Hv.data - fd) / np.linalg.norm(fd)
+print(f"‖Hv‖ = {np.linalg.norm(Hv.data):.4f};  relative error vs finite differences of ∇L: {hv_error:.1e}")
+assert hv_error < 1e-6, f"Hessian-vector product off by {hv_error:.1e}"
 
 # %% [markdown]
 # ## 10. gradcheck: the engine against finite differences
@@ -406,10 +458,12 @@ def rnn_step(x_t, h, U, W, b):
     return (x_t @ U + h @ W + b).tanh()
 
 
-tg.manual_seed(0)
+tg.manual_seed(SEED)
 inputs = [tg.randn(N, D), tg.randn(N, H, requires_grad=True), tg.randn(D, H, requires_grad=True),
           tg.randn(H, H, requires_grad=True), tg.randn(H, requires_grad=True)]
-print("gradcheck:", tg.gradcheck(rnn_step, inputs), "  gradgradcheck:", tg.gradgradcheck(rnn_step, inputs))
+first, second = tg.gradcheck(rnn_step, inputs), tg.gradgradcheck(rnn_step, inputs)
+print("gradcheck:", first, "  gradgradcheck:", second)
+assert first and second
 
 # %% [markdown]
 # And what a failure looks like. Give softsign the derivative most people write first, $1/(1 + |x|)$
@@ -422,14 +476,28 @@ class WrongSoftsign(Softsign):
         return (g / (1 + abs(x)),)
 
 
+u = tg.tensor([0.5, -1.0, 2.0], requires_grad=True, name="u")
 try:
-    tg.gradcheck(lambda u: WrongSoftsign.apply(u), [tg.tensor([0.5, -1.0, 2.0], requires_grad=True, name="u")])
+    tg.gradcheck(lambda u: WrongSoftsign.apply(u), [u])
+    report = None
 except AssertionError as e:
-    print(e)
+    report = str(e)
+print(report)
+assert report is not None and "'u'" in report, "gradcheck should fail, naming the input u"
 
 # %% [markdown]
 # The report names the input and its worst element, with both numbers. (The output was weighted by a random
-# number, so we do not see $1/3$ against $1/9$ directly, but their ratio is exactly $1 + |u| = 3$.)
+# number, so we do not see $1/3$ against $1/9$ directly, but their ratio is exactly $1 + |u| = 3$: the wrong
+# rule is off by the factor $1 + |u|$ everywhere.)
+
+# %%
+u.grad = None
+WrongSoftsign.apply(u).sum().backward()
+wrong = u.grad.data
+u.grad = None
+Softsign.apply(u).sum().backward()
+print("wrong rule / right rule =", wrong / u.grad.data, "  1 + |u| =", 1 + np.abs(u.data))
+assert np.allclose(wrong / u.grad.data, 1 + np.abs(u.data))
 #
 # ## 11. detect_anomaly(): where did the first NaN come from?
 #
@@ -441,13 +509,24 @@ except AssertionError as e:
 # A forward example: the log of a probability that came out negative, at step 3.
 
 # %%
-with tg.detect_anomaly(), np.errstate(invalid="ignore"):
-    try:
-        with tg.scope("RNN"), tg.scope("t=3"), tg.scope("loss"):
-            p = hs[3].sum(axis=1)  # a "probability" that is not one
-            nll = -p.log()
-    except FloatingPointError as e:
-        print("FloatingPointError:", e)
+def anomaly(fn):
+    """The message of the FloatingPointError that detect_anomaly() raises inside fn, or None."""
+    with tg.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
+        try:
+            fn()
+        except FloatingPointError as e:
+            print("FloatingPointError:", e)
+            return str(e)
+
+
+def negative_log():
+    with tg.scope("RNN"), tg.scope("t=3"), tg.scope("loss"):
+        p = -(hs[3] * hs[3]).sum(axis=1)  # a "probability" with a sign slip: below 0
+        return -p.log()
+
+
+message = anomaly(negative_log)
+assert message is not None and "log" in message and "RNN/t=3/loss" in message, message
 
 # %% [markdown]
 # A backward example, more treacherous because the forward pass is fine: the norm $\|h\| = \sqrt{\sum h^2}$
@@ -456,14 +535,17 @@ with tg.detect_anomaly(), np.errstate(invalid="ignore"):
 
 # %%
 h_zero = tg.tensor(np.zeros((N, H)), requires_grad=True, name="h(0)")
-with tg.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
-    try:
-        with tg.scope("regularizer"):
-            norms = (h_zero * h_zero).sum(axis=1).sqrt()  # one norm per sequence of the batch
-        print("forward: ‖h(0)‖ per sequence =", norms.data)
-        norms.sum().backward()
-    except FloatingPointError as e:
-        print("FloatingPointError:", e)
+
+
+def norm_of_zero():
+    with tg.scope("regularizer"):
+        norms = (h_zero * h_zero).sum(axis=1).sqrt()  # one norm per sequence of the batch
+    print("forward: ‖h(0)‖ per sequence =", norms.data)
+    norms.sum().backward()
+
+
+message = anomaly(norm_of_zero)
+assert message is not None and "backward of sqrt" in message and "regularizer" in message, message
 
 # %% [markdown]
 # ## 12. Mistakes get a clear message
@@ -473,28 +555,33 @@ with tg.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
 # where and with which shapes. A few, each caught and printed:
 
 # %%
-def attempt(what, fn):
+def attempt(what, fn, *expected):
+    """Run fn, print the error it raises, and check that the message contains each of ``expected``."""
     try:
         fn()
     except (ValueError, RuntimeError, TypeError) as e:
         print(f"{what}\n    {type(e).__name__}: {e}\n")
+        missing = [word for word in expected if word not in str(e)]
+        assert not missing, f"the message should say {missing}: {e}"
+        return
+    raise AssertionError(f"no error for: {what}")
 
 
 with tg.scope("RNN"), tg.scope("t=4"):
     attempt("x(t) U with U stored the other way round, (H, D) as PyTorch's weight_ih, instead of (D, H):",
-            lambda: x1 @ tg.randn(H, D))
+            lambda: x1 @ tg.randn(H, D), "matmul in RNN/t=4", f"{(N, D)}", f"{(H, D)}")
 
 rnn = nn.RNN(input_size=D, hidden_size=H)
 attempt("an nn.RNN fed batch-major (N, T, D') data with the wrong feature size:",
-        lambda: rnn(tg.randn(N, 5, D + 2)))
+        lambda: rnn(tg.randn(N, 5, D + 2)), f"input_size={D}", f"{(N, 5, D + 2)}")
 attempt("cross_entropy with one target per sequence instead of one per step:",
-        lambda: F.cross_entropy(tg.randn(6, 4), np.array([0, 1])))
+        lambda: F.cross_entropy(tg.randn(6, 4), np.array([0, 1])), "cross_entropy", "(6,)", "(2,)")
 attempt("backward() on a non-scalar (the per-step losses, not their sum):",
-        lambda: (hs[-1] * 2).backward())
+        lambda: (hs[-1] * 2).backward(), "scalar", f"{(N, H)}")
 
 L = (rnn_states(W_small)[-1] ** 2).sum()
 L.backward()
-attempt("a second backward() through the same graph:", lambda: L.backward())
+attempt("a second backward() through the same graph:", lambda: L.backward(), "second time", "retain_graph=True")
 
 
 def add_in_place():
@@ -502,7 +589,7 @@ def add_in_place():
     s += 1  # write s = s + 1 instead
 
 
-attempt("changing in place a tensor that backward may still need:", add_in_place)
+attempt("changing in place a tensor that backward may still need:", add_in_place, "in-place")
 
 # %% [markdown]
 # ## Summary

@@ -10,6 +10,7 @@ behind and the same lesson executed as a notebook shows them in its output cells
 
 from __future__ import annotations
 
+import io
 import pathlib
 
 from .drawing import draw, render
@@ -40,14 +41,18 @@ def show(obj, path=None, **options):
         if path is not None:
             written = pathlib.Path(path)
             obj.savefig(written, dpi=120, bbox_inches="tight")
-        if in_notebook():  # a Figure not made by pyplot shows only as text: hand the notebook its PNG
-            import io
-
+        if in_notebook():
+            # Our own PNG, not display(obj): IPython only knows how to draw a Figure once the inline backend
+            # has registered its formatter, which a Figure made without pyplot (as viz.plots makes) never does.
             from IPython.display import Image, display
 
-            buffer = io.BytesIO()
-            obj.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-            display(Image(buffer.getvalue()))
+            if written is not None and written.suffix.lower() == ".png":
+                png = written.read_bytes()
+            else:
+                buffer = io.BytesIO()
+                obj.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+                png = buffer.getvalue()
+            display(Image(data=png, format="png"))
         import matplotlib.pyplot as plt
 
         plt.close(obj)  # (also keeps Jupyter's inline backend from drawing it a second time)
