@@ -586,10 +586,12 @@ attempt("a second backward() through the same graph:", lambda: L.backward(), "se
 
 def add_in_place():
     s = h0.tanh() + W_small.sum()  # a tensor that requires grad
-    s += 1  # write s = s + 1 instead
+    y = (s * s).sum()  # the backward of s * s needs s
+    s.data += 1  # a write through .data is counted by the version counter (s = s + 1 would be a new tensor)
+    y.backward()
 
 
-attempt("changing in place a tensor that backward may still need:", add_in_place, "in-place")
+attempt("changing in place a tensor that backward still needs:", add_in_place, "modified in place")
 
 # %% [markdown]
 # ## Summary
