@@ -31,10 +31,11 @@ the stages inside each time step: ``DeepTransitionRNN/l0/t=3/transition_1``, ``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .. import Tensor, scope, stack, tensor, zeros
-from .init import uniform_
+from .. import Tensor, rand, scope, stack, tensor, zeros
 from .module import Module, Parameter
 from .rnn import input_projection, lstm_step, rnn_step
 
@@ -46,6 +47,11 @@ NONLINEARITIES = ("tanh", "relu")
 def _named(t, name):
     t.name = name
     return t
+
+
+def _uniform(shape, fan_in):
+    """U(−1/√fan_in, 1/√fan_in), PyTorch's initialisation of recurrent and linear layers (seeded by manual_seed)."""
+    return (rand(*shape).data * 2 - 1) / math.sqrt(fan_in)
 
 
 def _activation(a, nonlinearity):
@@ -155,16 +161,16 @@ class DeepTransitionRNN(_Sequence):
         self.transition_size = transition_size if transition_layers > 1 else hidden_size
         self.shortcut, self.nonlinearity, self.bias, self.batch_first = shortcut, nonlinearity, bias, batch_first
         S = self.transition_size
-        self.weight_ih_l0 = Parameter(uniform_((S, input_size), S))
-        self.weight_hh_l0 = Parameter(uniform_((S, hidden_size), S))
-        self.bias_ih_l0 = Parameter(uniform_((S,), S)) if bias else None
-        self.bias_hh_l0 = Parameter(uniform_((S,), S)) if bias else None
+        self.weight_ih_l0 = Parameter(_uniform((S, input_size), S))
+        self.weight_hh_l0 = Parameter(_uniform((S, hidden_size), S))
+        self.bias_ih_l0 = Parameter(_uniform((S,), S)) if bias else None
+        self.bias_hh_l0 = Parameter(_uniform((S,), S)) if bias else None
         for k in range(2, transition_layers + 1):
             out = hidden_size if k == transition_layers else S
-            setattr(self, f"weight_transition_{k}", Parameter(uniform_((out, S), S)))
-            self.register_parameter(f"bias_transition_{k}", Parameter(uniform_((out,), S)) if bias else None)
+            setattr(self, f"weight_transition_{k}", Parameter(_uniform((out, S), S)))
+            self.register_parameter(f"bias_transition_{k}", Parameter(_uniform((out,), S)) if bias else None)
         if shortcut:
-            self.weight_shortcut = Parameter(uniform_((hidden_size, hidden_size), hidden_size))
+            self.weight_shortcut = Parameter(_uniform((hidden_size, hidden_size), hidden_size))
 
     _default_transition_layers = 2  # (for extra_repr)
 
@@ -267,11 +273,11 @@ class DeepOutputRNN(DeepTransitionRNN):
         fan_in = hidden_size
         for k in range(1, output_layers + 1):
             out = output_size if k == output_layers else output_hidden_size
-            setattr(self, f"weight_out_{k}", Parameter(uniform_((out, fan_in), fan_in)))
-            self.register_parameter(f"bias_out_{k}", Parameter(uniform_((out,), fan_in)) if bias else None)
+            setattr(self, f"weight_out_{k}", Parameter(_uniform((out, fan_in), fan_in)))
+            self.register_parameter(f"bias_out_{k}", Parameter(_uniform((out,), fan_in)) if bias else None)
             fan_in = out
         if output_shortcut:
-            self.weight_out_shortcut = Parameter(uniform_((output_size, hidden_size), hidden_size))
+            self.weight_out_shortcut = Parameter(_uniform((output_size, hidden_size), hidden_size))
 
     def readout(self, h):
         """o(t) from h(t) (B, H) through the M output layers: (B, output_size)."""
@@ -339,15 +345,15 @@ class DepthGatedLSTM(_Sequence):
         H = hidden_size
         for layer in range(num_layers):
             fan = input_size if layer == 0 else H
-            setattr(self, f"weight_ih_l{layer}", Parameter(uniform_((4 * H, fan), H)))
-            setattr(self, f"weight_hh_l{layer}", Parameter(uniform_((4 * H, H), H)))
-            self.register_parameter(f"bias_ih_l{layer}", Parameter(uniform_((4 * H,), H)) if bias else None)
-            self.register_parameter(f"bias_hh_l{layer}", Parameter(uniform_((4 * H,), H)) if bias else None)
+            setattr(self, f"weight_ih_l{layer}", Parameter(_uniform((4 * H, fan), H)))
+            setattr(self, f"weight_hh_l{layer}", Parameter(_uniform((4 * H, H), H)))
+            self.register_parameter(f"bias_ih_l{layer}", Parameter(_uniform((4 * H,), H)) if bias else None)
+            self.register_parameter(f"bias_hh_l{layer}", Parameter(_uniform((4 * H,), H)) if bias else None)
             if layer:
-                setattr(self, f"weight_ih_depth_l{layer}", Parameter(uniform_((H, H), H)))
-                setattr(self, f"weight_cell_depth_l{layer}", Parameter(uniform_((H,), H)))
-                setattr(self, f"weight_lower_depth_l{layer}", Parameter(uniform_((H,), H)))
-                self.register_parameter(f"bias_depth_l{layer}", Parameter(uniform_((H,), H)) if bias else None)
+                setattr(self, f"weight_ih_depth_l{layer}", Parameter(_uniform((H, H), H)))
+                setattr(self, f"weight_cell_depth_l{layer}", Parameter(_uniform((H,), H)))
+                setattr(self, f"weight_lower_depth_l{layer}", Parameter(_uniform((H,), H)))
+                self.register_parameter(f"bias_depth_l{layer}", Parameter(_uniform((H,), H)) if bias else None)
 
     def _param(self, name, layer):
         return getattr(self, f"{name}_l{layer}")
@@ -439,10 +445,10 @@ class DilatedRNN(_Sequence):
         self.input_size, self.hidden_size, self.dilation = input_size, hidden_size, dilation
         self.nonlinearity, self.bias, self.batch_first = nonlinearity, bias, batch_first
         H = hidden_size
-        self.weight_ih_l0 = Parameter(uniform_((H, input_size), H))
-        self.weight_hh_l0 = Parameter(uniform_((H, H), H))
-        self.bias_ih_l0 = Parameter(uniform_((H,), H)) if bias else None
-        self.bias_hh_l0 = Parameter(uniform_((H,), H)) if bias else None
+        self.weight_ih_l0 = Parameter(_uniform((H, input_size), H))
+        self.weight_hh_l0 = Parameter(_uniform((H, H), H))
+        self.bias_ih_l0 = Parameter(_uniform((H,), H)) if bias else None
+        self.bias_hh_l0 = Parameter(_uniform((H,), H)) if bias else None
 
     def forward(self, input, hx=None):
         x, unbatched = self._time_major(input)

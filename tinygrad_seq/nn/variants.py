@@ -269,11 +269,12 @@ class TimeSkipRNN(_OneLayer):
     def __init__(self, input_size, hidden_size, skip=2, bias=True, batch_first=False, length_one=True):
         super().__init__(input_size, hidden_size, 1, bias, batch_first)
         check_sizes("TimeSkipRNN", skip=skip)
-        self.skip, self.length_one = skip, length_one
-        self.weight_skip_l0 = Parameter(uniform_((hidden_size, hidden_size), hidden_size))
-        if not length_one:
-            del self.weight_hh_l0  # unregister it, then keep the attribute as None (as a missing bias)
+        self.length_one = length_one
+        if not length_one:  # unregister weight_hh_l0, then keep the attribute as None (as a missing bias)
+            del self.weight_hh_l0
             self.register_parameter("weight_hh_l0", None)
+        self.skip = skip
+        self.weight_skip_l0 = Parameter(uniform_((hidden_size, hidden_size), hidden_size))
 
     def _begin(self, states):
         self._history = [states[0]]  # h_0 stands for every step before the start
