@@ -162,7 +162,7 @@ viz.show(loss, OUT / "deep_output_graph.png", title="DO-RNN, M = 2: u_1 = tanh(V
 # Count the nonlinear layers on the *shortest* path from $h(t-k)$ to $h(t)$: $k$ for the plain RNN, $k L$
 # for the deep transition, $k$ again with the shortcut, and about $k/d$ for a recurrence that skips $d$ steps.
 # Each layer multiplies the gradient by a factor $D W^\top$ whose norm is below one at the default
-# initialisation (about 0.6 per layer here), so the gradient reaching back $k$ steps shrinks like
+# initialisation (about 0.5–0.6 per layer here), so the gradient reaching back $k$ steps shrinks like
 # $0.6^{\text{(path length)}}$.
 #
 # The lecture's fourth option makes paths shorter instead: **removing length-one connections**.
@@ -224,7 +224,7 @@ assert decay[f"dilated, d = {DILATION}"] > 1.2 * decay["RNN"], decay
 assert len(curves[f"dilated, d = {DILATION}"][0]) == T_FLOW // DILATION, curves[f"dilated, d = {DILATION}"][0]
 
 # %% [markdown]
-# Per time step the plain RNN keeps about 0.6 of the gradient; the deep transition keeps about that to the
+# Per time step the plain RNN keeps about 0.5–0.6 of the gradient; the deep transition keeps about that to the
 # power $L$ (one factor per layer of the step); the shortcut brings it back to the plain RNN's rate, because
 # the shortcut path has one layer per step and the longest-surviving path dominates. The dilated RNN keeps
 # about the plain rate per *link* of its chain, $d$ time steps long, so per time step it keeps the $d$-th
@@ -391,17 +391,20 @@ ax1.set_xlabel("held-out loss (nats; bars: mean, dots: seeds)")
 ax1.set_title("delayed XOR, the same budget for every model")
 for n in [n for n in ("RNN", "DT", "DT(S)", "stacked ×2", "DOT(S)") if n in results]:
     ax2.plot(range(1, K + 1), results[n]["acc"].mean(axis=0), marker="o", label=n)
-ax2.axhline(0.5, color="0.5", linestyle=":", linewidth=1)
+lowest = min(results[n]["acc"].mean(axis=0).min() for n in results)
+if lowest < 0.55:
+    ax2.axhline(0.5, color="0.5", linestyle=":", linewidth=1, label="chance")
 ax2.set_xlabel("delay k")
 ax2.set_ylabel("held-out accuracy on x(t) ⊕ x(t−k)")
-ax2.set_ylim(0.45, 1.02)
+ax2.set_ylim(max(0.45, lowest - 0.03), 1.01)
 ax2.legend(fontsize=8)
 fig.tight_layout()
 viz.show(fig, OUT / "task_comparison.png")
 
 curves_dt = {n: results[n]["curves"].mean(axis=0) for n in ("RNN", "DT", "DT(S)") if n in results}
-viz.show(plots.training_curves(curves_dt, ylabel="training loss (nats)", smooth=10,
-                               title="deep transition with and without the shortcut"), OUT / "training_dt.png")
+fig = plots.training_curves(curves_dt, ylabel="training loss (nats)", smooth=10,
+                            title="deep transition with and without the shortcut (mean of the seeds)")
+viz.show(fig, OUT / "training_dt.png")
 
 # %%
 loss_of = {n: results[n]["loss"].mean() for n in results}
@@ -409,7 +412,7 @@ print({n: round(v, 3) for n, v in loss_of.items()})
 assert loss_of["DT(S)"] < loss_of["DT"] - 0.04, f"the shortcut should make the deep transition trainable: {loss_of}"
 assert loss_of["stacked ×2"] < loss_of["RNN"] - 0.03, f"stacking should beat the shallow RNN: {loss_of}"
 assert loss_of["DOT(S)"] < loss_of["RNN"] - 0.05, f"deep in transition (with shortcut) and output: {loss_of}"
-assert loss_of["DOT(S)"] < loss_of["DT"] - 0.1, loss_of
+assert loss_of["DOT(S)"] < loss_of["DT"] - 0.04, loss_of
 
 
 def steps_to(curve, level=0.4, window=10):
@@ -423,7 +426,7 @@ print("steps until the training loss falls below 0.4 (moving average of 10):", s
 assert all(s is not None for s in speed["DT(S)"]), speed
 assert np.mean(speed["DT(S)"]) < np.mean([s or STEPS for s in speed["DT"]]) - 10, f"the shortcut trains faster: {speed}"
 if not FAST:  # the models only the full run trains, and facts that need its longer training
-    assert loss_of["DT"] > loss_of["RNN"] + 0.01, f"without the shortcut, the deeper step trains worse: {loss_of}"
+    assert loss_of["DT"] > loss_of["RNN"] - 0.01, f"without the shortcut, the deeper step gains nothing: {loss_of}"
     assert results["DT"]["acc"][:, -1].mean() < results["DT(S)"]["acc"][:, -1].mean() - 0.1, "the longest delay"
     assert loss_of["stacked ×2, residual"] < loss_of["stacked ×2"], loss_of
     assert loss_of["DO"] < loss_of["RNN"] - 0.01, loss_of
@@ -432,19 +435,21 @@ if not FAST:  # the models only the full run trains, and facts that need its lon
 
 # %% [markdown]
 # What the numbers say (the full run, three seeds per model; `TGS_FAST=1` trains five of the models for half
-# as long). With seeds 0–2 the held-out losses were: plain RNN 0.099, DT 0.160, DT(S) 0.043, stacked 0.036,
-# stacked with residual 0.016, deep output 0.063, DOT(S) 0.014, deep input 0.097, wide RNN 0.029.
+# as long). With seeds 0–2 the mean held-out losses were: plain RNN 0.099, DT 0.160, DT(S) 0.043, stacked
+# 0.036, stacked with residual 0.016, deep output 0.063, DOT(S) 0.014, deep input 0.097, wide RNN 0.029
+# (seeds 3–5: 0.104, 0.109, 0.049, 0.028, 0.019, 0.041, 0.035, 0.108, 0.026).
 #
-# * **The deep transition without the shortcut trains worst of all.** Its step is more powerful than the plain
-#   RNN's and it has more parameters, and yet with the same budget its loss is higher, it leaves the initial
-#   plateau later (the training curves) and it reaches least far back (the accuracy on the longest delay).
-#   This is section 2's path-lengthening effect at work: the gradient that would teach it to keep $x(t-6)$
-#   crosses twelve tanh layers.
+# * **The deep transition without the shortcut gains nothing from its deeper step.** Its step is more powerful
+#   than the plain RNN's and it has more parameters, yet with the same budget its loss is no lower (higher for
+#   some seeds), it comes down from the initial plateau more slowly than DT(S) (the training curves), and it
+#   reaches least far back: its accuracy on the longest delay is the lowest of all. This is section 2's
+#   path-lengthening effect at work: the gradient that would teach it to keep $x(t-6)$ crosses twelve tanh
+#   layers.
 # * **The shortcut repairs it**: DT(S) has the plain RNN's short path *and* the deeper step, and beats both.
 # * **Depth off the path through time needs no shortcut.** Stacking helps (and a residual connection between
-#   the layers, `nn.DeepRNN`, helps more), the deep output helps somewhat, and DOT(S), deep in its
-#   transition (with the shortcut) and in its output, is among the best. The deep input changes nothing
-#   here: there is nothing to transform in a single bit.
+#   the layers, `nn.DeepRNN`, helps more), the deep output helps, and DOT(S), deep in its transition (with
+#   the shortcut) and in its output, is among the best. The deep input changes nothing here: there is
+#   nothing to transform in a single bit.
 # * **Is it just more parameters?** The wide shallow RNN ($H = 26$, as many parameters as DT(S)) does as well
 #   as DT(S) on this task, which needs memory more than a complicated step. Pascanu et al.'s gains from deep
 #   transitions were on polyphonic music and language, where the step itself is complicated.
@@ -512,11 +517,12 @@ if "depth-gated LSTM ×2" in results:
     assert dg["acc"].mean() > 0.9, dg["acc"]  # it learns the task
 
 # %% [markdown]
-# In the stacked LSTM the gradient at the bottom falls by about an order of magnitude every two layers; with
-# the depth gate it hardly falls at all: the gated cell-to-cell path is to depth what the forget gate is to
-# time. On our two-layer task both LSTMs learn, and the depth gate gives no clear advantage (look at the two
-# rows in section 4): the benefit is for deep stacks, such as the translation and language models Yao et al.
-# trained. (At two layers the depth gate also costs the fused cell: its steps run op by op, about twice as slow.)
+# In the stacked LSTM the gradient at the bottom falls by orders of magnitude as layers are added (about
+# 24,000× from one layer to eight, seed 0); with the depth gate it falls by a few times at most: the gated
+# cell-to-cell path is to depth what the forget gate is to time. On our two-layer task both LSTMs learn and the
+# depth gate gives no clear advantage (the two rows in section 4): its benefit is for deep stacks, such as the
+# translation and language models Yao et al. trained. (It also costs speed: `nn.DepthGatedLSTM` runs op by
+# op, where the stacked `nn.LSTM` here uses the fused cell.)
 
 # %%
 print(f"total time {time.time() - START:.0f} s")
@@ -528,7 +534,8 @@ print(f"total time {time.time() - START:.0f} s")
 #   hidden-to-output (deep output); stacking layers is a fourth kind of depth.
 # * Depth inside the transition multiplies every path through time: $L$ layers per step, so gradients vanish
 #   about $L$ times faster in the exponent. A shortcut from $h(t-1)$ to $h(t)$ around the extra layers restores
-#   the plain RNN's path; with it the deep transition trains, without it it trains worse than the plain RNN.
+#   the plain RNN's path; with it the deep transition beats the plain RNN, without it it is no better and
+#   reaches less far back.
 # * Depth that is not on the path through time (input, output, stacking) costs no memory span; a residual or a
 #   gated connection (the depth gate) does for the path *up* a stack what the shortcut does for time.
 # * Removing length-one connections (a dilated recurrence) shortens paths through time by the dilation $d$, at
