@@ -4,6 +4,8 @@
     rnn.py, fused.py          RNN, LSTM, GRU and their cells, op by op or fused
     variants.py               the lecture's variants: peephole and coupled LSTM, leaky, time-skip, clockwork,
                               deep (residual) RNNs, the echo state network
+    deep.py                   deep transition and deep output RNNs (Pascanu et al. 2014), the depth-gated LSTM,
+                              the dilated RNN (no length-one connections)
     patterns.py               the design patterns: many-to-one, one-to-many (x at every step or in h(0)),
                               taggers, output-to-hidden recurrence, seq2seq
     attention.py              score functions, global / local / hard attention, MultiheadAttention
@@ -25,6 +27,7 @@ from .attention import (
     ScaledDotScore,
     Score,
 )
+from .deep import DeepOutputRNN, DeepTransitionRNN, DepthGatedLSTM, DilatedRNN
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter, Sequential
 from .patterns import (
@@ -60,4 +63,5 @@ __all__ = [
     "PositionalEncoding", "LearnedPositionalEncoding", "TransformerEncoderLayer", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerDecoder", "Transformer", "AttentionSeq2Seq", "TransformerSeq2Seq",
     "OutputToHiddenRNN", "AutonomousRNN",
+    "DeepTransitionRNN", "DeepOutputRNN", "DepthGatedLSTM", "DilatedRNN",
 ]

@@ -3,7 +3,7 @@
     PeepholeLSTM       gates that look at the cell state (Gers & Schmidhuber 2000)
     CoupledLSTM        one gate for writing and forgetting: f = 1 − i
     LeakyRNN           leaky units: h(t) = (1 − α) h(t−1) + α tanh(...)
-    TimeSkipRNN        skip connections through time: h(t) also fed from h(t−d)
+    TimeSkipRNN        skip connections through time: h(t) also (or only, length_one=False) fed from h(t−d)
     ClockworkRNN       modules updated at different periods (Koutník et al. 2014)
     DeepRNN            stacked layers with optional residual connections between them
     EchoStateNetwork   a fixed random reservoir, only the readout is trained (Jaeger 2001)
@@ -256,11 +256,23 @@ class TimeSkipRNN(_OneLayer):
     this is ``nn.RNN``.  ``h_n`` holds h(T−1) only, so a continued sequence starts
     its delayed path from h_n too.  Parameters: those of ``nn.RNN`` plus
     weight_skip_l0 (H, H).
+
+    ``length_one=False`` removes the 1-step connection (the lecture's "removing
+    length-one connections"): no weight_hh_l0, and
+
+        h(t) = tanh(W_ih x(t) + b_ih + b_hh + W_skip h(t−d)),
+
+    d interleaved chains that each step d at a time; ``nn.DilatedRNN`` is the same
+    layer with W_skip named weight_hh_l0 and h_n holding the last d states.
     """
 
-    def __init__(self, input_size, hidden_size, skip=2, bias=True, batch_first=False):
+    def __init__(self, input_size, hidden_size, skip=2, bias=True, batch_first=False, length_one=True):
         super().__init__(input_size, hidden_size, 1, bias, batch_first)
         check_sizes("TimeSkipRNN", skip=skip)
+        self.length_one = length_one
+        if not length_one:  # unregister weight_hh_l0, then keep the attribute as None (as a missing bias)
+            del self.weight_hh_l0
+            self.register_parameter("weight_hh_l0", None)
         self.skip = skip
         self.weight_skip_l0 = Parameter(uniform((hidden_size, hidden_size), hidden_size))
 
@@ -275,12 +287,13 @@ class TimeSkipRNN(_OneLayer):
         history = self._history
         h_skip = history[max(len(history) - self.skip, 0)]  # h(t − d), or h_0 while t < d
         with scope("h"):
-            h = _named((x_proj + h @ self.weight_hh_l0.T + h_skip @ self.weight_skip_l0.T).tanh(), "h")
+            a = x_proj + h @ self.weight_hh_l0.T if self.length_one else x_proj
+            h = _named((a + h_skip @ self.weight_skip_l0.T).tanh(), "h")
         history.append(h)
         return [h]
 
     def extra_repr(self):
-        return super().extra_repr() + f", skip={self.skip}"
+        return super().extra_repr() + f", skip={self.skip}" + ("" if self.length_one else ", length_one=False")
 
 
 class ClockworkRNN(_OneLayer):
