@@ -29,6 +29,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import struct
 import tempfile
 import tokenize
@@ -40,7 +41,12 @@ import numpy as np
 
 from .data import Vocab
 
-__all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_write"]
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; stale temporaries stay
+    fcntl = None
+
+__all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_write", "run_lock"]
 
 FORMAT = "tinygrad_seq checkpoint"
 VERSION = 1
@@ -61,30 +67,112 @@ def atomic_write(path, write) -> None:
     (a rename is only atomic within one file system); the data are forced to
     disk before ``os.replace`` puts the file in place.  If ``write`` raises,
     or the process is interrupted (Ctrl-C), the temporary file is removed and
-    the old file is untouched.
+    the old file is untouched; a temporary file left by a killed process is
+    removed by the next save into the same directory.
+
+    A symbolic link keeps pointing where it did: the file it names is written.
+    An existing file keeps its permission bits, and one without write permission
+    (0444) is refused rather than silently replaced.
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    if not path:
+        raise CheckpointError("cannot save: the file name is empty")
+    target = os.path.realpath(path)  # through symbolic links: replace the file, not the link
+    directory, base = os.path.split(target)
     if not os.path.isdir(directory):
         raise CheckpointError(f"cannot save {path!r}: directory {directory!r} does not exist")
-    if os.path.isdir(path):
+    if os.path.isdir(target):
         raise CheckpointError(f"cannot save {path!r}: it is a directory")
+    mode = None
+    with contextlib.suppress(FileNotFoundError):
+        st = os.stat(target)
+        mode = stat.S_IMODE(st.st_mode)
+        if not mode & 0o222 or not os.access(target, os.W_OK):
+            raise CheckpointError(f"cannot save {path!r}: the file is read-only (mode {mode:o}); "
+                                  "make it writable (chmod u+w) or save under another name")
+    _remove_stale_temps(directory, base)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        # a short name whatever the file's: the temporary must fit where a 255-byte name fits
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(base), suffix=".tmp", dir=directory)
     except OSError as e:
         raise CheckpointError(f"cannot save {path!r}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            _lock(f, blocking=True)  # held while writing: the next save knows this temporary is not stale
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual permissions
-        os.replace(tmp, path)
+            os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)  # mkstemp makes the file private
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _temp_prefix(base):
+    return "." + base.encode("utf-8", "surrogateescape")[:24].decode("utf-8", "ignore") + "."
+
+
+def _lock(f, blocking):
+    """An exclusive advisory lock on an open file (POSIX); True if taken.  Released when the file closes."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def _remove_stale_temps(directory, base):
+    """Delete the temporaries of earlier saves of this file that were killed half way (no one holds their lock)."""
+    if fcntl is None:
+        return
+    prefix = _temp_prefix(base)
+    with contextlib.suppress(OSError):
+        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".tmp")
+                 and len(n) == len(prefix) + 8 + 4]  # mkstemp adds 8 random characters
+        for n in names:
+            full = os.path.join(directory, n)
+            with contextlib.suppress(OSError), open(full, "rb") as f:
+                if _lock(f, blocking=False):
+                    os.unlink(full)
+
+
+@contextlib.contextmanager
+def run_lock(path):
+    """Hold an exclusive lock on checkpoint ``path`` for the duration of a run (``tinygrad-seq train``).
+
+    The lock is a file ``.<name>.lock`` beside the checkpoint; a second run of the same checkpoint
+    gets a ``CheckpointError`` at once instead of both runs overwriting each other's saves.
+    The lock goes with the process, even when it is killed.
+    """
+    target = os.path.realpath(os.fspath(path))
+    directory, base = os.path.split(target)
+    lock_path = os.path.join(directory, _temp_prefix(base) + "lock")
+    while True:
+        try:
+            f = open(lock_path, "a+b")
+        except OSError as e:
+            raise CheckpointError(f"cannot lock checkpoint {os.fspath(path)!r}: {e.strerror or e}") from None
+        if not _lock(f, blocking=False):
+            f.close()
+            raise CheckpointError(f"checkpoint {os.fspath(path)!r} is in use by another run "
+                                  f"(it holds the lock {lock_path!r}); wait for it to finish or stop it")
+        try:  # the file may have been removed by the run that held it just before: lock the one on disk
+            if os.fstat(f.fileno()).st_ino == os.stat(lock_path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        f.close()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        f.close()
 
 
 def _umask():
