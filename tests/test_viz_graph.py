@@ -280,9 +280,10 @@ def test_hostile_names_render_as_text():
     assert 'ti"tle <&>' in all_text and 's="1"<&>' in all_text
 
 
-def test_escape_cuts_long_names_and_drops_control_characters():
+def test_escape_cuts_long_names_and_shows_control_characters_as_escapes():
     assert vr.escape("a" * 100, limit=10) == "a" * 9 + "…"
-    assert vr.escape("a\x00b\x1bc") == "abc"
+    assert vr.escape("a\x00b\x1bc") == "a\\x00b\\x1bc"
+    assert vr.escape("") == "&#160;"  # never an empty label
     assert vr.escape("<&>\"'") == "&lt;&amp;&gt;&quot;&#x27;"
 
 

@@ -27,8 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import stat
+import struct
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -37,7 +41,12 @@ import numpy as np
 
 from .data import Vocab
 
-__all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_write"]
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; stale temporaries stay
+    fcntl = None
+
+__all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_write", "run_lock"]
 
 FORMAT = "tinygrad_seq checkpoint"
 VERSION = 1
@@ -58,30 +67,112 @@ def atomic_write(path, write) -> None:
     (a rename is only atomic within one file system); the data are forced to
     disk before ``os.replace`` puts the file in place.  If ``write`` raises,
     or the process is interrupted (Ctrl-C), the temporary file is removed and
-    the old file is untouched.
+    the old file is untouched; a temporary file left by a killed process is
+    removed by the next save into the same directory.
+
+    A symbolic link keeps pointing where it did: the file it names is written.
+    An existing file keeps its permission bits, and one without write permission
+    (0444) is refused rather than silently replaced.
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    if not path:
+        raise CheckpointError("cannot save: the file name is empty")
+    target = os.path.realpath(path)  # through symbolic links: replace the file, not the link
+    directory, base = os.path.split(target)
     if not os.path.isdir(directory):
         raise CheckpointError(f"cannot save {path!r}: directory {directory!r} does not exist")
-    if os.path.isdir(path):
+    if os.path.isdir(target):
         raise CheckpointError(f"cannot save {path!r}: it is a directory")
+    mode = None
+    with contextlib.suppress(FileNotFoundError):
+        st = os.stat(target)
+        mode = stat.S_IMODE(st.st_mode)
+        if not mode & 0o222 or not os.access(target, os.W_OK):
+            raise CheckpointError(f"cannot save {path!r}: the file is read-only (mode {mode:o}); "
+                                  "make it writable (chmod u+w) or save under another name")
+    _remove_stale_temps(directory, base)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        # a short name whatever the file's: the temporary must fit where a 255-byte name fits
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(base), suffix=".tmp", dir=directory)
     except OSError as e:
         raise CheckpointError(f"cannot save {path!r}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            _lock(f, blocking=True)  # held while writing: the next save knows this temporary is not stale
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; give it the usual permissions
-        os.replace(tmp, path)
+            os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)  # mkstemp makes the file private
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _temp_prefix(base):
+    return "." + base.encode("utf-8", "surrogateescape")[:24].decode("utf-8", "ignore") + "."
+
+
+def _lock(f, blocking):
+    """An exclusive advisory lock on an open file (POSIX); True if taken.  Released when the file closes."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def _remove_stale_temps(directory, base):
+    """Delete the temporaries of earlier saves of this file that were killed half way (no one holds their lock)."""
+    if fcntl is None:
+        return
+    prefix = _temp_prefix(base)
+    with contextlib.suppress(OSError):
+        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".tmp")
+                 and len(n) == len(prefix) + 8 + 4]  # mkstemp adds 8 random characters
+        for n in names:
+            full = os.path.join(directory, n)
+            with contextlib.suppress(OSError), open(full, "rb") as f:
+                if _lock(f, blocking=False):
+                    os.unlink(full)
+
+
+@contextlib.contextmanager
+def run_lock(path):
+    """Hold an exclusive lock on checkpoint ``path`` for the duration of a run (``tinygrad-seq train``).
+
+    The lock is a file ``.<name>.lock`` beside the checkpoint; a second run of the same checkpoint
+    gets a ``CheckpointError`` at once instead of both runs overwriting each other's saves.
+    The lock goes with the process, even when it is killed.
+    """
+    target = os.path.realpath(os.fspath(path))
+    directory, base = os.path.split(target)
+    lock_path = os.path.join(directory, _temp_prefix(base) + "lock")
+    while True:
+        try:
+            f = open(lock_path, "a+b")
+        except OSError as e:
+            raise CheckpointError(f"cannot lock checkpoint {os.fspath(path)!r}: {e.strerror or e}") from None
+        if not _lock(f, blocking=False):
+            f.close()
+            raise CheckpointError(f"checkpoint {os.fspath(path)!r} is in use by another run "
+                                  f"(it holds the lock {lock_path!r}); wait for it to finish or stop it")
+        try:  # the file may have been removed by the run that held it just before: lock the one on disk
+            if os.fstat(f.fileno()).st_ino == os.stat(lock_path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        f.close()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        f.close()
 
 
 def _umask():
@@ -172,20 +263,17 @@ class Checkpoint:
         if diffs:
             raise CheckpointError(f"checkpoint {self.path!r} was saved for another model or run: " + "; ".join(diffs))
 
-    def restore(self, model=None, optimizer=None, rng=None, expect_config: dict | None = None) -> None:
+    def restore(self, model=None, optimizer=None, rng=None, expect_config: dict | None = None,
+                allow_nonfinite: bool = False) -> None:
         """Load the saved state into ``model``, ``optimizer`` and the numpy Generator ``rng``.
 
-        ``expect_config`` (optional) is checked first.  Mismatched parameter
-        names or shapes, or an optimizer of another class, raise ``CheckpointError``.
+        ``expect_config`` (optional) is checked first.  Mismatched parameter names or
+        shapes, weights that are not real numbers or (unless ``allow_nonfinite``) not
+        finite, or an optimizer of another class, raise ``CheckpointError`` naming the
+        entry, and leave the model, the optimizer and the generator as they were.
         """
         if expect_config:
             self.check_config(expect_config)
-        if model is not None:
-            try:
-                model.load_state_dict(self.model)
-            except (KeyError, ValueError) as e:
-                msg = e.args[0] if e.args else str(e)
-                raise CheckpointError(f"checkpoint {self.path!r} does not fit this model: {msg}") from None
         if optimizer is not None:
             if self.optimizer is None:
                 raise CheckpointError(f"checkpoint {self.path!r} holds no optimizer state")
@@ -194,14 +282,37 @@ class Checkpoint:
                     f"checkpoint {self.path!r} was saved with optimizer {self.optimizer_class}, "
                     f"this run uses {type(optimizer).__name__}"
                 )
-            try:
-                optimizer.load_state_dict(self.optimizer)
-            except (KeyError, ValueError) as e:
-                raise CheckpointError(f"checkpoint {self.path!r}: optimizer state does not fit: {e}") from None
-        if rng is not None:
-            if self.rng is None:
-                raise CheckpointError(f"checkpoint {self.path!r} holds no random-generator state")
-            rng.bit_generator.state = self.rng
+        if rng is not None and self.rng is None:
+            raise CheckpointError(f"checkpoint {self.path!r} holds no random-generator state")
+        before = None if model is None else model.state_dict()
+        opt_before = None if optimizer is None else optimizer.state_dict()
+        try:
+            if model is not None:
+                try:
+                    model.load_state_dict(self.model, allow_nonfinite=allow_nonfinite)
+                except (KeyError, ValueError, TypeError) as e:
+                    msg = e.args[0] if e.args else str(e)
+                    raise CheckpointError(f"checkpoint {self.path!r} does not fit this model: {msg}") from None
+            if optimizer is not None:
+                try:
+                    optimizer.load_state_dict(self.optimizer)
+                except (KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+                    raise CheckpointError(
+                        f"checkpoint {self.path!r}: optimizer state does not fit: {_one_line(e)}"
+                    ) from None
+            if rng is not None:
+                try:
+                    rng.bit_generator.state = self.rng
+                except (KeyError, ValueError, TypeError, OverflowError) as e:
+                    raise CheckpointError(
+                        f"checkpoint {self.path!r}: random-generator state is damaged ({_one_line(e)})"
+                    ) from None
+        except CheckpointError:
+            if before is not None:  # all or nothing: a later part that does not fit undoes the model's load
+                model.load_state_dict(before, allow_nonfinite=True)
+            if opt_before is not None:
+                optimizer.load_state_dict(opt_before)
+            raise
 
 
 def _jsonable(v):
@@ -237,22 +348,34 @@ def save_checkpoint(path, *, model=None, optimizer=None, vocab=None, step=0, con
     atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **arrays))
 
 
+# Every error a crafted file can provoke while it is parsed (zip directory, .npy headers, JSON, the tree):
+# all of them mean "corrupt", none may escape as a traceback.
+_PARSE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, IndexError, TypeError,
+                 AttributeError, OverflowError, NotImplementedError, RuntimeError, SyntaxError, struct.error,
+                 tokenize.TokenError)  # (numpy parses a .npy header with Python's tokenizer)
+# np.savez stores members uncompressed; a member that inflates more than this is a zip bomb, not a model
+MAX_INFLATION = 100
+_SLACK = 1 << 16  # tiny members (a scalar, a short string) may compress well
+
+
 def load_checkpoint(path) -> Checkpoint:
-    """Read a checkpoint written by ``save_checkpoint``; ``CheckpointError`` if it cannot be."""
+    """Read a checkpoint written by ``save_checkpoint``; ``CheckpointError`` if it cannot be.
+
+    Before any array is read, each member's declared size (its ``.npy`` header: shape and dtype)
+    is checked against the bytes the zip actually holds, and no member may inflate more than
+    ``MAX_INFLATION`` times: a damaged or hostile file is refused in one line, without first
+    allocating the memory it asks for.
+    """
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:  # our own handle: closed even when numpy gives up half way
+        with open(name, "rb") as f:  # our own handle: closed even when parsing gives up half way
             magic = f.read(6)
-            if not magic.startswith((b"PK\x03\x04", b"\x93NUMPY")):  # else np.load would call it a pickle
+            if magic.startswith(b"\x93NUMPY"):
+                raise CheckpointError(f"{name!r} is a single .npy array, not a tinygrad_seq checkpoint")
+            if not magic.startswith(b"PK\x03\x04"):  # np.load would call it a pickle
                 raise CheckpointError(f"checkpoint {name!r} is corrupt or not a .npz file (it does not start as a zip)")
             f.seek(0)
-            z = np.load(f, allow_pickle=False)
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise CheckpointError(f"{name!r} is a single .npy array, not a tinygrad_seq checkpoint")
-            with z:
-                if _HEADER not in z.files:
-                    raise CheckpointError(f"{name!r} is not a tinygrad_seq checkpoint (no {_HEADER!r} entry)")
-                arrays = {k: z[k] for k in z.files}  # reading every member checks every CRC
+            arrays = _read_members(name, f)
     except CheckpointError:
         raise
     except FileNotFoundError:
@@ -261,23 +384,89 @@ def load_checkpoint(path) -> Checkpoint:
         raise CheckpointError(f"checkpoint {name!r} is a directory") from None
     except PermissionError:
         raise CheckpointError(f"checkpoint {name!r} cannot be read: permission denied") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {name!r} is corrupt or not a .npz file ({type(e).__name__}: {e})") from None
+    except MemoryError:
+        raise CheckpointError(f"checkpoint {name!r} is corrupt (a member does not fit in memory)") from None
+    except _PARSE_ERRORS as e:
+        raise CheckpointError(f"checkpoint {name!r} is corrupt or not a .npz file ({_one_line(e)})") from None
     try:
-        header = json.loads(str(arrays.pop(_HEADER)))
-        if header.get("format") != FORMAT:
+        header = arrays.pop(_HEADER)
+        if header.dtype.kind != "U" or header.ndim != 0:
+            raise CheckpointError(f"checkpoint {name!r} is damaged: its {_HEADER!r} entry is not a string")
+        header = json.loads(str(header))
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise CheckpointError(f"{name!r} is not a tinygrad_seq checkpoint")
         if header.get("version") != VERSION:
             raise CheckpointError(
-                f"checkpoint {name!r} has format version {header.get('version')}; this library reads version {VERSION}"
+                f"checkpoint {name!r} has format version {header.get('version')!r}; "
+                f"this library reads version {VERSION}"
             )
+        for k, a in arrays.items():
+            if a.dtype.kind not in "biuf":
+                raise CheckpointError(f"checkpoint {name!r} is damaged: member {k!r} has dtype {a.dtype}, not numbers")
         tree = _decode(header["tree"], arrays)
+        model = tree["model"]
+        if not isinstance(model, dict) or not all(isinstance(v, np.ndarray) for v in model.values()):
+            raise CheckpointError(f"checkpoint {name!r} is damaged: its model entry is not a dict of arrays")
         vocab = None if tree["vocab"] is None else Vocab.from_array(tree["vocab"])
         return Checkpoint(
-            path=name, model=tree["model"], optimizer=tree["optimizer"], optimizer_class=tree["optimizer_class"],
+            path=name, model=model, optimizer=tree["optimizer"], optimizer_class=tree["optimizer_class"],
             vocab=vocab, step=int(tree["step"]), config=tree["config"], rng=tree["rng"], extra=tree["extra"],
         )
     except CheckpointError:
         raise
-    except (ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {name!r} is damaged: its contents do not parse ({e})") from None
+    except (*_PARSE_ERRORS, UnicodeError) as e:
+        raise CheckpointError(f"checkpoint {name!r} is damaged: its contents do not parse ({_one_line(e)})") from None
+
+
+def _read_members(name, f) -> dict:
+    """Every ``.npy`` member of the zip in ``f`` by name (without ``.npy``), after checking its declared size."""
+    disk = os.fstat(f.fileno()).st_size
+    with zipfile.ZipFile(f) as zf:
+        infos = zf.infolist()
+        total = sum(i.file_size for i in infos)
+        if total > MAX_INFLATION * disk + (1 << 24):
+            raise CheckpointError(
+                f"checkpoint {name!r} is corrupt: its members declare {total:,} bytes, "
+                f"{total / max(disk, 1):.0f} times the file's {disk:,}"
+            )
+        keys = {}
+        for info in infos:
+            key = info.filename[:-4] if info.filename.endswith(".npy") else None
+            if key is None or key in keys:
+                why = "is not a .npy array" if key is None else "appears twice"
+                raise CheckpointError(f"checkpoint {name!r} is corrupt: member {info.filename!r} {why}")
+            if info.file_size > MAX_INFLATION * info.compress_size + _SLACK:
+                raise CheckpointError(
+                    f"checkpoint {name!r} is corrupt: member {info.filename!r} inflates from "
+                    f"{info.compress_size:,} to {info.file_size:,} bytes"
+                )
+            keys[key] = info
+        if _HEADER not in keys:
+            raise CheckpointError(f"{name!r} is not a tinygrad_seq checkpoint (no {_HEADER!r} entry)")
+        arrays = {}
+        for key, info in keys.items():
+            with zf.open(info) as m:
+                version = np.lib.format.read_magic(m)
+                if version not in ((1, 0), (2, 0)):
+                    raise CheckpointError(f"checkpoint {name!r} is corrupt: member {key!r} has .npy version {version}")
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read_header(m)
+                if dtype.hasobject:
+                    raise CheckpointError(f"checkpoint {name!r} is corrupt: member {key!r} holds Python objects")
+                declared = math.prod(shape) * dtype.itemsize
+                held = info.file_size - m.tell()
+                if declared != held:
+                    raise CheckpointError(
+                        f"checkpoint {name!r} is corrupt: member {key!r} declares shape {shape} of {dtype} "
+                        f"({declared:,} bytes) but holds {held:,} bytes"
+                    )
+            with zf.open(info) as m:  # read for real, now that its size is known to be what the file holds
+                arrays[key] = np.lib.format.read_array(m, allow_pickle=False)
+                if m.read(1):
+                    raise CheckpointError(f"checkpoint {name!r} is corrupt: member {key!r} has trailing bytes")
+    return arrays
+
+
+def _one_line(e) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"[:300]

@@ -16,7 +16,9 @@ across; see train.py).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
+import stat
 
 import numpy as np
 
@@ -124,8 +126,18 @@ def load_text(path, encoding: str = "utf-8") -> str:
     name = os.fspath(path)
     try:
         codecs.lookup(encoding)
-    except LookupError:
+    except (LookupError, TypeError):
         raise TextFileError(f"unknown text encoding {encoding!r}") from None
+    try:
+        b"x".decode(encoding)  # rot13, base64, zlib...: codecs that exist but do not turn bytes into text
+    except UnicodeError:
+        pass  # a text encoding in which one byte is not a character (utf-16): fine
+    except LookupError:
+        raise TextFileError(f"{encoding!r} is not a text encoding (it does not decode bytes to text)") from None
+    with contextlib.suppress(OSError):  # a FIFO or a device would block open() or read() for ever
+        mode = os.stat(name).st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            raise TextFileError(f"{name!r} is not a regular file (a FIFO, socket or device); save the text to a file")
     try:
         with open(name, "rb") as f:
             raw = f.read()

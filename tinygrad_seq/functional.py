@@ -204,6 +204,23 @@ def masked_softmax(scores, mask=None, dim=-1):
     return weights.masked_fill(dead, 0.0)
 
 
+def check_float_mask(m, name, where):
+    """A float mask added to attention scores, after checking it: −inf hides a key, finite values shift it.
+
+    The one rule of every attention function and layer: a mask is bool or float (an integer mask is
+    ambiguous: 0/1 as "hide" or as a bias? PyTorch refuses it too); +inf or NaN would make every weight
+    of its row NaN, so they are refused rather than silently poisoning the output.
+    """
+    if m.dtype.kind != "f":
+        raise TypeError(f"{where}: {name} must be bool or float, got dtype {m.dtype} "
+                        "(an integer mask is ambiguous: pass mask.astype(bool) or a float bias)")
+    if np.isnan(m).any() or np.isposinf(m).any():
+        bad = "NaN" if np.isnan(m).any() else "+inf"
+        raise ValueError(f"{where}: {name} holds {bad}, which makes the attention weights NaN; "
+                         "use -inf to hide a key")
+    return m
+
+
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
     """softmax(Q Kᵀ · scale + mask) V, as ``torch.nn.functional.scaled_dot_product_attention``.
 
@@ -237,10 +254,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal:
         allowed = np.tril(np.ones((L, S), dtype=bool))
     elif attn_mask is not None:
-        m = np.asarray(attn_mask)
+        m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
         if m.dtype == bool:
             allowed = m
         else:
+            check_float_mask(m, "attn_mask", located("scaled_dot_product_attention", state.scope))
             scores = scores + attn_mask
     with scope("softmax"):
         weights = masked_softmax(scores, allowed, dim=-1)

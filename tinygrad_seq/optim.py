@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from .autograd import no_grad
+from .autograd import state as _mode
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "clip_grad_norm_", "clip_grad_value_"]
@@ -62,6 +63,11 @@ class Optimizer:
                 raise TypeError(f"{type(self).__name__} can only optimize Tensors, got {type(p).__name__}")
             if not p.requires_grad:
                 raise ValueError(f"{type(self).__name__}: parameter {p.name!r} (shape {p.shape}) does not require grad")
+            if not p.is_leaf:  # its .grad is never filled, and the update would be lost at the next forward
+                raise ValueError(
+                    f"{type(self).__name__} can only optimize leaf tensors: {p.name or 'a tensor'!r} (shape {p.shape}) "
+                    f"was computed by {type(p.grad_fn).__name__}; pass the tensor it came from, or .detach() it"
+                )
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: parameter {p.name!r} appears in more than one group")
             seen.add(id(p))
@@ -75,9 +81,25 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check(self, group):
-        """Reject nonsense hyper-parameters (subclasses add their own checks)."""
-        if not group["lr"] >= 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {group['lr']}")
+        """Reject nonsense hyper-parameters (subclasses add their own checks).
+
+        Every number must be a finite real number >= 0 and every switch a bool: a NaN or an
+        infinite learning rate would silently turn every weight into NaN at the first step.
+        """
+        name = type(self).__name__
+        for k, default in self.defaults.items():
+            v = group[k]
+            if isinstance(default, bool):
+                if not isinstance(v, (bool, np.bool_)):
+                    raise TypeError(f"{name}: {k} must be True or False, got {v!r}")
+            elif isinstance(default, tuple):
+                if not (isinstance(v, (tuple, list)) and len(v) == len(default) and all(map(_is_real, v))):
+                    raise TypeError(f"{name}: {k} must be a pair of numbers, got {v!r}")
+            elif not _is_real(v):
+                raise TypeError(f"{name}: {k} must be a number, got {v!r}")
+            elif not (math.isfinite(v) and v >= 0):
+                what = "learning rate" if k == "lr" else k
+                raise ValueError(f"{name}: invalid {what} {v!r} (must be a finite number >= 0)")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients of every parameter (``backward`` adds into ``.grad``)."""
@@ -89,7 +111,13 @@ class Optimizer:
                     p.grad.data[...] = 0
 
     def step(self) -> None:
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient.
+
+        Under ``detect_anomaly()`` every gradient is checked first: a NaN or an Inf raises a
+        RuntimeError naming the parameter, before any parameter is changed.
+        """
+        if _mode.anomaly:
+            self._check_finite_grads()
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
@@ -108,6 +136,17 @@ class Optimizer:
 
     def _update(self, p, g, group, state):
         raise NotImplementedError
+
+    def _check_finite_grads(self):
+        for gi, group in enumerate(self.param_groups):
+            for i, p in enumerate(group["params"]):
+                if p.grad is not None and not np.isfinite(p.grad.data).all():
+                    bad = "NaN" if np.isnan(p.grad.data).any() else "Inf"
+                    who = repr(p.name) if p.name else f"{i} of group {gi}"
+                    raise RuntimeError(
+                        f"{type(self).__name__}.step: the gradient of parameter {who} (shape {p.shape}) holds {bad}; "
+                        "no parameter was changed (detect_anomaly is on)"
+                    )
 
     # ---- saving and restoring ----
     def state_dict(self) -> dict:
@@ -152,6 +191,18 @@ class Optimizer:
                 )
             params += list(zip(saved["params"], own["params"]))
         by_index = dict(params)
+        new_groups = []
+        for saved, own in zip(groups, self.param_groups):
+            group = dict(own)
+            group.update((k, copy.deepcopy(v)) for k, v in saved.items() if k != "params")
+            unknown = set(group) - set(self.defaults) - {"params"}
+            if unknown:
+                raise ValueError(f"{name}.load_state_dict: unknown hyper-parameters {sorted(unknown)}")
+            for k, default in self.defaults.items():
+                if isinstance(default, tuple) and isinstance(group[k], list):  # a JSON round trip makes lists
+                    group[k] = tuple(group[k])
+            self._check(group)  # the constructor's checks: lr=-5 or 'abc' is refused here, not at the next step
+            new_groups.append(group)
         new_state = {}
         for i, s in state_dict["state"].items():
             i = int(i)
@@ -160,6 +211,12 @@ class Optimizer:
             p = by_index[i]
             entry = {}
             for k, v in s.items():
+                numeric = v.dtype.kind in "biuf" if isinstance(v, np.ndarray) else _is_real(v)
+                if not numeric:
+                    raise TypeError(f"{name}.load_state_dict: {k!r} of parameter {i} is not a number "
+                                    f"({type(v).__name__} {getattr(v, 'dtype', v)!r})")
+                if not np.isfinite(v).all():
+                    raise ValueError(f"{name}.load_state_dict: {k!r} of parameter {i} holds NaN or Inf")
                 if isinstance(v, np.ndarray) and v.ndim > 0:
                     if v.shape != p.shape:
                         raise ValueError(
@@ -171,10 +228,8 @@ class Optimizer:
                     v = v.item()
                 entry[k] = v
             new_state[id(p)] = entry
-        for saved, own in zip(groups, self.param_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    own[k] = copy.deepcopy(v)
+        for group, own in zip(new_groups, self.param_groups):
+            own.update(group)
         self.state = new_state
 
     def __repr__(self):
@@ -201,10 +256,6 @@ class SGD(Optimizer):
 
     def _check(self, group):
         super()._check(group)
-        if group["momentum"] < 0 or group["weight_decay"] < 0:
-            raise ValueError(
-                f"SGD: momentum and weight_decay must be >= 0, got {group['momentum']} and {group['weight_decay']}"
-            )
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
 
@@ -234,12 +285,6 @@ class Adagrad(Optimizer):
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _check(self, group):
-        super()._check(group)
-        for k in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            if group[k] < 0:
-                raise ValueError(f"Adagrad: {k} must be >= 0, got {group[k]}")
-
     def _update(self, p, g, group, state):
         if not state:
             state["step"] = 0
@@ -267,12 +312,6 @@ class RMSprop(Optimizer):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)
-
-    def _check(self, group):
-        super()._check(group)
-        for k in ("alpha", "eps", "weight_decay", "momentum"):
-            if group[k] < 0:
-                raise ValueError(f"RMSprop: {k} must be >= 0, got {group[k]}")
 
     def _update(self, p, g, group, state):
         if not state:
@@ -319,8 +358,6 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {group['betas']}")
-        if group["eps"] < 0 or group["weight_decay"] < 0:
-            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0")
 
     def _update(self, p, g, group, state):
         if not state:
@@ -357,6 +394,10 @@ class AdamW(Adam):
                          maximize=maximize)
 
 
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
 # --------------------------------------------------------------------------- gradient clipping
 
 
@@ -378,6 +419,10 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
     """
     params = _with_grads(parameters)
     max_norm, norm_type = float(max_norm), float(norm_type)
+    if not max_norm >= 0:  # a negative bound would flip the gradient's sign, NaN would skip clipping
+        raise ValueError(f"clip_grad_norm_: max_norm must be a number >= 0, got {max_norm}")
+    if not norm_type > 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be > 0 (or inf), got {norm_type}")
     if not params:
         return Tensor(np.array(0.0))
     grads = [p.grad.data for p in params]
@@ -403,7 +448,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
 def clip_grad_value_(parameters, clip_value: float) -> None:
     """Clamp every gradient entry into [−clip_value, clip_value] (changes the direction, unlike norm clipping)."""
     clip_value = float(clip_value)
-    if clip_value < 0:
+    if not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for p in _with_grads(parameters):
         np.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)

@@ -91,14 +91,14 @@ def escape(text, limit: int = 48) -> str:
     """Text for an HTML-like Graphviz label: shown as typed, never parsed.
 
     ``& < > " '`` become entities; a newline is drawn as the two characters
-    ``\\n`` and other control characters are dropped, so a name cannot end the label or inject DOT.
+    ``\\n``, a tab as a space, and other control characters as their escape (``\\x1b``), so a name
+    cannot end the label or inject DOT, and a name made only of control characters still shows.
     Long names are cut at ``limit`` characters with an ellipsis.
     """
-    text = str(text)
-    text = "".join("\\n" if c == "\n" else " " if c == "\t" else c for c in text if c in "\n\t" or c.isprintable())
+    text = "".join(c if c.isprintable() else " " if c == "\t" else repr(c)[1:-1] for c in str(text))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return html.escape(text, quote=True)
+    return html.escape(text, quote=True) or "&#160;"  # an empty <B></B> is a syntax error for Graphviz
 
 
 def fmt_shape(shape) -> str:
@@ -546,6 +546,9 @@ def layout(source: str, format: str = "svg", engine: str = "dot") -> bytes:
     if proc.returncode != 0:
         raise RuntimeError(f"{os.path.basename(exe)} {' '.join(flags)} -T{fmt} failed (exit {proc.returncode}): "
                            f"{proc.stderr.decode('utf-8', 'replace').strip()[:2000]}")
+    if not proc.stdout:  # e.g. a wrapper script that swallowed the output: never leave an empty picture behind
+        raise RuntimeError(f"{os.path.basename(exe)} -T{fmt} exited 0 but wrote nothing"
+                           + (f": {proc.stderr.decode('utf-8', 'replace').strip()[:2000]}" if proc.stderr else ""))
     if fmt == "svg":  # viewers without DejaVu Sans: narrower fonts, so nothing overflows
         return proc.stdout.replace(f'font-family="{FONT}"'.encode(), SVG_FONTS.encode())
     return proc.stdout

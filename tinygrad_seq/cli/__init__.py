@@ -1,8 +1,9 @@
 """The ``tinygrad-seq`` command: demo, train, sample, render, check.
 
 Exit codes: 0 success, 1 a failed check or a diverged training run, 2 bad
-usage or bad input (one line on stderr, never a traceback), 130 stopped by
-Ctrl-C (after saving).
+usage, bad input or a file system that refuses (full, read-only: one line on
+stderr, never a traceback), 130 stopped by Ctrl-C, 143 by SIGTERM, 129 by
+SIGHUP (after saving).
 
 The CLI sits on top of every layer: it imports viz and matplotlib only inside
 the subcommands that draw, so ``tinygrad-seq check`` needs numpy alone.
@@ -11,6 +12,7 @@ the subcommands that draw, so ``tinygrad-seq check`` needs numpy alone.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .args import non_negative_int, positive_float, positive_int, probability
@@ -185,17 +187,36 @@ def _one_blas_thread():
     threadpool_limits(1)
 
 
+def printable(text) -> str:
+    """``text`` safe for a terminal: control and escape characters (from a vocabulary, a file name) shown as
+    ``\\x1b``-style escapes instead of being obeyed; newlines and tabs kept."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+
+
+def _say(command, e):
+    """One line on stderr, whatever the message holds."""
+    print(f"tinygrad-seq {command}: error: " + printable(" ".join(str(e).split())), file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 file name must not make printing fail
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors: argparse prints one line and exits with 2
     _one_blas_thread()
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # here, not at exit: a full disk behind stdout (/dev/full) is reported below
+        return code
     except UsageError as e:
-        print(f"tinygrad-seq {args.command}: error: {e}", file=sys.stderr)
+        _say(args.command, e)
         return 2
     except RunFailed as e:
-        print(f"tinygrad-seq {args.command}: error: {e}", file=sys.stderr)
+        _say(args.command, e)
         return 1
     except MemoryError as e:  # e.g. --hidden 100000: numpy cannot allocate the weights
         print(f"tinygrad-seq {args.command}: error: out of memory ({e}); choose smaller sizes", file=sys.stderr)
@@ -204,7 +225,24 @@ def main(argv=None) -> int:
         print(f"\ntinygrad-seq {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `tinygrad-seq sample ... | head`
+        _silence_stdout()
         return 0
+    except OSError as e:  # a full or read-only file system, stdout on /dev/full, ...
+        what = e.strerror or str(e)
+        where = f" ({printable(repr(e.filename))})" if e.filename else " (writing the output)"
+        _silence_stdout()
+        print(f"tinygrad-seq {args.command}: error: {what}{where}", file=sys.stderr)
+        return 2
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null, so that Python's own flush at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -10,7 +11,10 @@ import time
 
 import numpy as np
 
-from . import RunFailed, UsageError
+from . import RunFailed, UsageError, printable
+
+# the signals that stop `train` gracefully (finish the step, save, exit 128 + signal number)
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 # CLI flag -> TrainConfig field
 TRAIN_FLAGS = {
@@ -25,6 +29,25 @@ TRAIN_FLAGS = {
 
 
 def train(args) -> int:
+    from ..checkpoint import CheckpointError, run_lock
+
+    path = args.checkpoint
+    if path == "":
+        raise UsageError("--checkpoint needs a file name, got ''")
+    if args.resume and not path:
+        raise UsageError("--resume needs --checkpoint PATH (the run to continue)")
+    if path:
+        _check_writable(path)
+    with contextlib.ExitStack() as stack:
+        if path:
+            try:  # one run per checkpoint: a second run of it would overwrite the first one's saves
+                stack.enter_context(run_lock(path))
+            except CheckpointError as e:
+                raise UsageError(str(e)) from None
+        return _train(args, path)
+
+
+def _train(args, path) -> int:
     from ..checkpoint import CheckpointError
     from ..data import TextFileError, default_corpus, load_text
     from ..train import RESUMABLE_CHANGES, TrainConfig, Trainer
@@ -34,11 +57,6 @@ def train(args) -> int:
         if not (given["clip"] >= 0 and math.isfinite(given["clip"])):
             raise UsageError(f"--clip must be a finite number >= 0 (0 turns clipping off), got {given['clip']}")
         given["clip"] = given["clip"] or None
-    path = args.checkpoint
-    if args.resume and not path:
-        raise UsageError("--resume needs --checkpoint PATH (the run to continue)")
-    if path:
-        _check_writable(path)
     try:
         text = default_corpus() if args.text is None else load_text(args.text, args.encoding)
         if args.resume:
@@ -67,7 +85,10 @@ def train(args) -> int:
           f"vocabulary of {len(trainer.vocab)}")
     if trainer.step:
         print(f"resuming from step {trainer.step} of {path}")
-    result = _run_with_progress(trainer, path, show_bar=not args.no_progress)
+    try:
+        result = _run_with_progress(trainer, path, show_bar=not args.no_progress)
+    except CheckpointError as e:  # a save refused on the way (the file made read-only meanwhile, ...)
+        raise UsageError(str(e)) from None
     ev = result["eval"]
     if ev is not None:
         print(f"held-out bits per character {ev['bpc']:.3f} (perplexity {ev['perplexity']:.2f}) after "
@@ -75,9 +96,14 @@ def train(args) -> int:
     if path:
         print(f"checkpoint: {path}  (tinygrad-seq sample {path})")
     if result["stopped"] == "interrupted":
-        print("stopped by Ctrl-C; resume with --resume", file=sys.stderr)
-        return 130
+        signum = result.get("signal", signal.SIGINT)
+        print(f"stopped by {_signal_name(signum)}; resume with --resume", file=sys.stderr)
+        return 128 + signum
     return 0
+
+
+def _signal_name(signum):
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
 
 
 def _check_writable(path):
@@ -91,16 +117,17 @@ def _check_writable(path):
 
 
 def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=None):
-    """Train with a progress bar; the first Ctrl-C stops after the current step (and saves)."""
+    """Train with a progress bar; the first Ctrl-C (or SIGTERM, SIGHUP) stops after the current step and saves."""
     bar = _progress_bar(trainer, show_bar, None if time_limit else trainer.config.steps)
-    stop = {"asked": False}
+    stop = {"asked": False, "signal": None}
     params, start = trainer.model.parameters(), trainer.step
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         if stop["asked"]:
-            raise KeyboardInterrupt  # a second Ctrl-C: give up at once (an earlier checkpoint is still whole)
-        stop["asked"] = True
-        _write(bar, "Ctrl-C: stopping after this step and saving the checkpoint (press again to abort)")
+            raise KeyboardInterrupt  # a second signal: give up at once (an earlier checkpoint is still whole)
+        stop["asked"], stop["signal"] = True, signum
+        _write(bar, f"{_signal_name(signum)}: stopping after this step and saving the checkpoint "
+                    "(press Ctrl-C again to abort)")
 
     def on_step(info):
         # stop before a diverged model is saved: raising here skips this step's checkpoint and the final one
@@ -121,13 +148,17 @@ def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=No
 
     # --checkpoint-every defaults to --eval-every: without periodic saves a crash would lose the whole run
     every = trainer.config.checkpoint_every or trainer.config.eval_every
-    old = signal.signal(signal.SIGINT, on_sigint)
+    old = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     try:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported once, by on_step
-            return trainer.run(on_step=on_step, on_eval=on_eval_, should_stop=lambda: stop["asked"],
-                               checkpoint_path=path, checkpoint_every=every, time_limit=time_limit)
+            result = trainer.run(on_step=on_step, on_eval=on_eval_, should_stop=lambda: stop["asked"],
+                                 checkpoint_path=path, checkpoint_every=every, time_limit=time_limit)
+        if stop["signal"] is not None:
+            result["signal"] = stop["signal"]
+        return result
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
         if bar is not None:
             bar.close()
 
@@ -170,7 +201,7 @@ def sample(args) -> int:
                          f"(its vocabulary has {len(vocab)} characters)")
     text = draw(model, vocab, length=args.length, prime=args.prime, temperature=args.temperature,
                 top_k=args.top_k, seed=args.seed)
-    print(args.prime + text)
+    print(printable(args.prime + text))  # a vocabulary may hold escape characters: shown, not obeyed
     return 0
 
 
@@ -189,6 +220,10 @@ def check(args) -> int:
 
 
 def render(args) -> int:
+    if not args.output:
+        raise UsageError("-o needs a file name, got ''")
+    if os.path.isdir(args.output):
+        raise UsageError(f"cannot write {args.output!r}: it is a directory (name a file inside it)")
     fmt = args.format or os.path.splitext(args.output)[1].lstrip(".").lower() or "svg"
     if fmt not in ("svg", "png", "dot", "gv", "html", "htm"):
         raise UsageError(f"cannot write {fmt!r} pictures: use .svg, .png, .dot, or .html for the explorer "
@@ -217,7 +252,7 @@ def render(args) -> int:
                              time_axis=time_axis)
     except viz.RendererNotFound as e:
         raise UsageError(str(e)) from None
-    print(f"wrote {out} ({args.model}, {args.steps} steps, {time.perf_counter() - t0:.1f} s)")
+    print(f"wrote {printable(out)} ({args.model}, {args.steps} steps, {time.perf_counter() - t0:.1f} s)")
     if fmt in ("html", "htm"):
         print("open it in a web browser: pan, zoom, collapse scopes, read values and gradients, step the backward pass")
     return 0

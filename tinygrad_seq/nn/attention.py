@@ -52,6 +52,7 @@ A float mask means the same everywhere: it is added to the scores (−inf hides)
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -523,9 +524,7 @@ def _additive_mask(mask, name, layer):
     m = np.asarray(mask)
     if m.dtype == bool:
         return np.where(m, -np.inf, 0.0).astype(get_default_dtype())
-    if m.dtype.kind != "f":
-        raise TypeError(f"{_here(layer)}: {name} must be bool or float, got dtype {m.dtype}")
-    return m
+    return F.check_float_mask(m, name, _here(layer))  # the rule of F.scaled_dot_product_attention too
 
 
 class MultiheadAttention(Module):
@@ -563,6 +562,8 @@ class MultiheadAttention(Module):
             raise ValueError(
                 f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive multiple of num_heads ({num_heads})"
             )
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout <= 1:
+            raise ValueError(f"MultiheadAttention: dropout must be a probability in [0, 1], got {dropout!r}")
         E = embed_dim
         self.embed_dim, self.num_heads, self.head_dim = E, num_heads, E // num_heads
         self.kdim, self.vdim = kdim or E, vdim or E

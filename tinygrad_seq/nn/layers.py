@@ -26,6 +26,12 @@ class Linear(Module):
         self.bias = Parameter(uniform((out_features,), in_features)) if bias else None
 
     def forward(self, x):
+        if not hasattr(x, "shape") or not hasattr(x, "ndim") or x.ndim == 0:
+            raise TypeError(
+                f"{located(type(self).__name__, current_scope())}: input must be a Tensor of shape (..., "
+                f"{self.in_features}), got {type(x).__name__}{' of shape ()' if hasattr(x, 'ndim') else ''}; "
+                "wrap a list with tg.tensor(...)"
+            )
         if x.shape[-1] != self.in_features:
             raise ValueError(
                 f"{located(type(self).__name__, current_scope())}: input has {x.shape[-1]} features (shape {x.shape}), "

@@ -176,33 +176,48 @@ class Module:
         sd.update((k, b.data.copy()) for k, b in self.named_buffers())
         return sd
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict, strict=True, allow_nonfinite=False):
         """Copy arrays (numpy or torch tensors) into the parameters by name.
 
         Shapes must match exactly.  With ``strict`` the keys must match too;
-        the error lists what is missing and what is unexpected.  Nothing is
-        changed unless every check passes.
+        the error lists what is missing and what is unexpected.  Values are
+        cast to each parameter's dtype, as ``torch`` does (float64 into a
+        float32 weight, integers and booleans into floats); complex, string
+        and object arrays are refused (a TypeError naming the key), and so,
+        unless ``allow_nonfinite``, are NaN and ±inf (a ValueError naming the
+        key: a model holding them only computes garbage).  Nothing is changed
+        unless every check passes.
         """
+        where = f"load_state_dict into {type(self).__name__}"
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"{where}: expected a dict of arrays, got {type(state_dict).__name__}")
         own = dict(self.named_parameters())
         own.update(self.named_buffers())
-        arrays = {k: _to_numpy(v) for k, v in state_dict.items()}
+        arrays = {k: _to_numpy(v, where, k) for k, v in state_dict.items()}
         missing = [k for k in own if k not in arrays]
         unexpected = [k for k in arrays if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(
-                f"load_state_dict into {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
-            )
+            raise KeyError(f"{where}: missing keys {missing}, unexpected keys {unexpected}")
+        cast = {}
         for k, arr in arrays.items():
-            if k in own and arr.shape != own[k].shape:
+            if k not in own:
+                continue
+            if arr.shape != own[k].shape:
                 raise ValueError(
-                    f"load_state_dict into {type(self).__name__}: {k!r} has shape {arr.shape} in the state dict "
-                    f"but {own[k].shape} in the model"
+                    f"{where}: {k!r} has shape {arr.shape} in the state dict but {own[k].shape} in the model"
                 )
-        for k, arr in arrays.items():
-            if k in own:
-                t = own[k]
-                dtype = t.data.dtype if t.data.dtype.kind == arr.dtype.kind else arr.dtype
-                t.data = np.array(arr, dtype=dtype)  # (assigning .data moves the version counter)
+            with np.errstate(over="ignore", invalid="ignore"):
+                value = arr.astype(own[k].data.dtype, copy=True)  # a fresh array: later edits of arr do not leak
+            if not allow_nonfinite and value.dtype.kind == "f" and not np.isfinite(value).all():
+                bad = "NaN" if np.isnan(value).any() else "inf"
+                if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                    why = f"{k!r} holds {bad}"
+                else:
+                    why = f"{k!r} overflows {value.dtype}"
+                raise ValueError(f"{where}: {why}; pass allow_nonfinite=True to load it anyway")
+            cast[k] = value
+        for k, value in cast.items():
+            own[k].data = value  # (assigning .data moves the version counter)
         return missing, unexpected
 
     # ---- printing ----
@@ -217,12 +232,23 @@ class Module:
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
 
 
-def _to_numpy(v):
+def _to_numpy(v, where="", key=""):
+    """The array behind a state-dict value; a TypeError naming ``key`` unless it holds real numbers."""
     if isinstance(v, Tensor):
-        return v.data
-    if hasattr(v, "detach") and hasattr(v, "numpy"):  # a torch tensor, without importing torch
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
+        arr = v.data
+    elif hasattr(v, "detach") and hasattr(v, "numpy"):  # a torch tensor, without importing torch
+        try:
+            arr = v.detach().cpu().resolve_conj().numpy()
+        except (TypeError, RuntimeError) as e:  # e.g. bfloat16, which numpy lacks
+            raise TypeError(f"{where}: {key!r} cannot be read as a numpy array ({e})") from None
+    else:
+        try:
+            arr = np.asarray(v)
+        except (ValueError, TypeError) as e:  # a ragged list
+            raise TypeError(f"{where}: {key!r} is not an array of numbers ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: {key!r} has dtype {arr.dtype}; only real numbers can be loaded into a model")
+    return arr
 
 
 class ModuleList(Module):
