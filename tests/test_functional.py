@@ -60,7 +60,8 @@ def test_cross_entropy_gradients(problem, reduction):
 @given(class_problems(), REDUCTIONS)
 def test_nll_loss_gradients(problem, reduction):
     logits, target = problem
-    check_both_orders(lambda x: F.nll_loss(F.log_softmax(x, dim=0 if x.ndim == 1 else 1), target, reduction), [logits])
+    dim = 0 if logits.ndim == 1 else 1
+    check_both_orders(lambda x: F.nll_loss(F.log_softmax(x, dim=dim), target, reduction=reduction), [logits])
 
 
 @FEW

@@ -24,7 +24,7 @@ def test_parameters_are_found_by_their_dotted_names():
     net = Net()
     names = [k for k, _ in net.named_parameters()]
     assert names == ["embed.weight", "body.0.weight", "body.0.bias", "body.1.weight", "body.1.bias", "head.weight"]
-    assert len(net.parameters()) == 6
+    assert len(list(net.parameters())) == 6
     assert [k for k, _ in net.named_children()] == ["embed", "body", "head"]
     net.name_parameters("net")
     assert net.body[0].weight.name == "net.body.0.weight"
@@ -33,7 +33,7 @@ def test_parameters_are_found_by_their_dotted_names():
 def test_a_shared_parameter_is_listed_once():
     lin = nn.Linear(2, 2)
     seq = nn.Sequential(lin, lin)
-    assert len(seq.parameters()) == 2
+    assert len(list(seq.parameters())) == 2
 
 
 def test_train_and_eval_switch_every_submodule_and_dropout_follows():

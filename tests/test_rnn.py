@@ -97,7 +97,7 @@ def test_fused_second_derivatives_equal_composite(kind, float64):
         xs = tg.tensor(x, requires_grad=True)
         out = outputs(m(xs))[0]
         (g,) = tg.grad(((out + 1) ** 2).sum(), [m.weight_hh_l0], create_graph=True)
-        second = tg.grad((g * g).sum(), [xs] + m.parameters())
+        second = tg.grad((g * g).sum(), [xs] + list(m.parameters()))
         results.append([t.data for t in second])
     assert_close(results[1], results[0], tol=1e-11)
 

@@ -166,7 +166,7 @@ def test_chunked_training_matches_the_usual_pytorch_loop(float64):
         ref.append(loss.item())
 
     forward, loss_fn = _ours(lstm, head)
-    opt = optim.SGD(lstm.parameters() + head.parameters(), lr=0.01, momentum=0.9)
+    opt = optim.SGD([*lstm.parameters(), *head.parameters()], lr=0.01, momentum=0.9)
     losses, final = truncated_bptt(forward, loss_fn, x, w, k1=4, state=h0, optimizer=opt, clip_norm=2.0)
     np.testing.assert_allclose(losses, ref, rtol=1e-10)
     np.testing.assert_allclose(final[0].data, state[0].numpy(), rtol=1e-10)

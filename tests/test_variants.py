@@ -173,13 +173,13 @@ def test_variant_gradcheck(name, float64):
 
     if "LSTM" in name and "Deep" not in name:
         c0 = tg.randn(1, 2, H, requires_grad=True)
-        inputs = [x, h0, c0] + m.parameters()
+        inputs = [x, h0, c0] + list(m.parameters())
         assert tg.gradcheck(lambda x, h, c, *_: flat(m(x, (h, c))), inputs)
     elif "Deep" in name:
-        inputs = [x] + m.parameters()
+        inputs = [x] + list(m.parameters())
         assert tg.gradcheck(lambda x, *_: flat(m(x)), inputs)
     else:
-        inputs = [x, h0] + m.parameters()
+        inputs = [x, h0] + list(m.parameters())
         assert tg.gradcheck(lambda x, h, *_: flat(m(x, h)), inputs)
 
 

@@ -112,6 +112,10 @@ def __getattr__(name):
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name in ("save", "load"):  # tg.save(model.state_dict(), "m.npz"), as torch.save (defined in checkpoint.py)
+        from . import checkpoint
+
+        return getattr(checkpoint, name)
     raise AttributeError(f"module 'tinygrad_seq' has no attribute {name!r}")
 
 __version__ = "0.1.0"

@@ -40,13 +40,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import Vocab
+from .tensor import Tensor, device
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; stale temporaries stay
     fcntl = None
 
-__all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_write", "run_lock"]
+__all__ = [
+    "CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "atomic_write", "run_lock", "save", "load",
+]
 
 FORMAT = "tinygrad_seq checkpoint"
 VERSION = 1
@@ -470,3 +473,47 @@ def _read_members(name, f) -> dict:
 
 def _one_line(e) -> str:
     return f"{type(e).__name__}: {' '.join(str(e).split())}"[:300]
+
+
+# --------------------------------------------------------------------------- tg.save and tg.load, as in PyTorch
+
+
+def save(obj, f) -> None:
+    """Save a state dict to a ``.npz`` file, as ``torch.save(model.state_dict(), f)``; read it back with ``load``.
+
+    ``obj``: a model's or an optimizer's ``state_dict()``, or any nesting of dicts and lists of arrays,
+    tensors (saved as their values), numbers and strings.  It is written as a checkpoint is (arrays and one
+    JSON header, atomically, never a pickle), so ``f`` is a path.  A whole Module is refused: saving one
+    would need pickle, whose files run code when loaded.
+    """
+    if hasattr(obj, "state_dict") and hasattr(obj, "parameters"):
+        raise TypeError(f"save: a whole {type(obj).__name__} cannot be saved (that would need pickle, which runs "
+                        "code when loaded); save its state dict: tg.save(model.state_dict(), path), then "
+                        "model.load_state_dict(tg.load(path)) into a newly built model")
+    save_checkpoint(f, extra={"saved": _values(obj)})
+
+
+def load(f, map_location=None, weights_only=True):
+    """What ``save`` wrote (tensors come back as numpy arrays, which ``load_state_dict`` takes).
+
+    ``map_location`` may name the CPU, as in PyTorch code; ``weights_only`` is always the case here.
+    """
+    device(map_location)
+    ckpt = load_checkpoint(f)
+    if "saved" not in ckpt.extra:
+        raise CheckpointError(f"{os.fspath(f)!r} is a training checkpoint, not written by save(); "
+                              "read it with load_checkpoint")
+    return ckpt.extra["saved"]
+
+
+def _values(obj):
+    """``obj`` with every Tensor replaced by (a copy of) its values."""
+    if isinstance(obj, Tensor):
+        return np.array(obj.data)
+    if isinstance(obj, dict):
+        return {k: _values(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_values(v) for v in obj]
+    if hasattr(obj, "detach") and hasattr(obj, "numpy"):  # a torch tensor
+        return obj.detach().cpu().numpy()
+    return obj

@@ -39,6 +39,12 @@ def default_rng() -> np.random.Generator:
 def tensor(data, requires_grad=False, dtype=None, name=None, device=None) -> Tensor:
     """Make a tensor (a copy of ``data``), as ``torch.tensor``."""
     _device(device)
+    if dtype is None and isinstance(data, (list, tuple)):  # ints stay ints (Tensor(list) makes floats)
+        try:
+            inferred = np.asarray(data).dtype
+        except (ValueError, TypeError):
+            inferred = None  # ragged, or not numbers: Tensor says what is wrong
+        dtype = inferred if inferred is not None and inferred.kind in "biu" else None
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)  # Tensor copies the caller's array
 
 

@@ -70,21 +70,39 @@ def _class_targets(op, logits, target):
     return logits, target.reshape(-1), out_shape
 
 
-def cross_entropy(logits, target, reduction="mean", ignore_index=-100):
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean"):
     """Softmax cross-entropy with integer class targets, as ``F.cross_entropy``.
 
     logits: (N, C) (or (C,), or (N, C, d1, ...) with classes on dim 1);
-    target: (N,) ints in [0, C) (or ``ignore_index``, which adds nothing).
-    L_n = −log softmax(logits_n)[target_n]; its gradient is softmax − one_hot.
-    ``'mean'`` divides by the number of targets that are not ignored.
+    target: (N,) ints in [0, C) (or ``ignore_index``, which adds nothing);
+    weight: (C,) a factor per class, or None.
+    L_n = −w[target_n] log softmax(logits_n)[target_n]; its gradient is w[target_n] (softmax − one_hot).
+    ``'mean'`` divides by the sum of w[target_n] over the targets that are not ignored (their number
+    without weights).
     """
     logits, target, out_shape = _class_targets("cross_entropy", logits, target)
     keep = _kept_targets("cross_entropy", target, ignore_index, logits.shape[1])
     safe = np.where(keep, target, 0)
-    loss = ops.CrossEntropy.apply(logits, safe, keep.astype(logits.dtype))
+    factor = keep * _class_weights("cross_entropy", weight, logits)[safe]
+    loss = ops.CrossEntropy.apply(logits, safe, factor.astype(logits.dtype))
     if reduction == "none":
         return loss.reshape(out_shape)
-    return _reduce(loss, reduction, weight_sum=float(keep.sum()))
+    return _reduce(loss, reduction, weight_sum=float(factor.sum()))
+
+
+def _class_weights(op, weight, scores):
+    """The (C,) per-class factors as an array (ones without ``weight``); constants, with no gradient."""
+    n_classes = scores.shape[1]
+    if weight is None:
+        return np.ones(n_classes, dtype=scores.dtype)
+    if isinstance(weight, str):
+        raise TypeError(f"{located(op, state.scope)}: weight is the third argument, as in PyTorch; got {weight!r} "
+                        "(pass reduction= by name)")
+    w = np.asarray(weight, dtype=scores.dtype)
+    if w.shape != (n_classes,):
+        raise ValueError(f"{located(op, state.scope)}: weight must have one entry per class, shape ({n_classes},); "
+                         f"got {w.shape}")
+    return w
 
 
 def _kept_targets(op, target, ignore_index, n_classes):
@@ -98,15 +116,17 @@ def _kept_targets(op, target, ignore_index, n_classes):
     return keep
 
 
-def nll_loss(log_probs, target, reduction="mean", ignore_index=-100):
-    """−log_probs[n, target_n], averaged over targets that are not ``ignore_index``."""
+def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
+    """−w[target_n] log_probs[n, target_n], averaged over targets that are not ``ignore_index`` as cross_entropy."""
     log_probs, target, out_shape = _class_targets("nll_loss", log_probs, target)
     keep = _kept_targets("nll_loss", target, ignore_index, log_probs.shape[1])
-    picked = log_probs[np.arange(len(target)), np.where(keep, target, 0)]
-    loss = -picked * keep.astype(log_probs.dtype)
+    safe = np.where(keep, target, 0)
+    factor = keep * _class_weights("nll_loss", weight, log_probs)[safe]
+    picked = log_probs[np.arange(len(target)), safe]
+    loss = -picked * factor.astype(log_probs.dtype)
     if reduction == "none":
         return loss.reshape(out_shape)
-    return _reduce(loss, reduction, weight_sum=float(keep.sum()))
+    return _reduce(loss, reduction, weight_sum=float(factor.sum()))
 
 
 def mse_loss(input, target, reduction="mean"):

@@ -40,6 +40,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     weighting, so every output entry matters and transposition bugs show.
     Fails with a report naming the input and its worst element.
     """
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)  # read more than once: model.parameters()
     checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     for t in checked:
         if t.dtype != np.float64:
@@ -80,6 +81,7 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tr
     The first gradient is contracted with a fixed random vector, so this tests
     the Hessian-vector products of every input.
     """
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
 
     def first_grads(*xs):

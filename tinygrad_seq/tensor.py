@@ -51,7 +51,9 @@ def _as_array(data, dtype):
         if isinstance(data, (str, bytes)):
             raise TypeError(f"Tensor data must be numbers, got a string: {data!r}")
         try:
-            arr = np.array(data, dtype=dtype)
+            # an object with its own __array__ (a torch tensor) is asked without numpy 2's copy keyword, which
+            # older __array__ methods do not take; the outer np.array makes the copy
+            arr = np.array(np.asarray(data) if hasattr(data, "__array__") else data, dtype=dtype)
         except (ValueError, TypeError) as e:
             raise TypeError(
                 f"Tensor data must be a number or a rectangular (not ragged) nested list of numbers: {e}"
@@ -67,8 +69,8 @@ def _as_array(data, dtype):
 
 
 def _has_numpy_float64(data):
-    """Python floats take the default dtype; numpy float64 scalars keep theirs."""
-    return isinstance(data, np.floating)
+    """Python floats take the default dtype; what has a dtype of its own (numpy scalars, torch tensors) keeps it."""
+    return isinstance(data, np.floating) or hasattr(data, "__array__")
 
 
 # --------------------------------------------------------------------------- version counters; .data reports writes
@@ -86,8 +88,27 @@ class TrackedArray(np.ndarray):
     out=t.data)``, ``t.data.fill(0)`` all bump the counter, because this view reports
     them.  Everything else behaves as numpy: results of arithmetic are plain arrays.
     PyTorch's in-place methods work on it too (``p.data.add_(g, alpha=-lr)``), so
-    parameter updates written for PyTorch run unchanged.
+    parameter updates written for PyTorch run unchanged, and so do the other Tensor methods
+    that numpy lacks (``out.data.topk(1)``, ``.data.unsqueeze(0)``): they run on a Tensor
+    that shares these values and their version counter, outside the graph, as on PyTorch's
+    ``.data``.  ``view`` with a shape (``.data.view(-1)``) reshapes; with a dtype it is numpy's.
+    Where numpy has the name with another meaning, numpy's wins (``.data.size`` is the element
+    count, ``.data.max(1)`` the maxima only): call those on the tensor.
     """
+
+    def __getattr__(self, name):
+        # only for names numpy lacks: Tensor's method, on a Tensor sharing these values (as PyTorch's .data)
+        if name.startswith("_") or not hasattr(Tensor, name):
+            raise AttributeError(f"'numpy.ndarray' (a tensor's .data) has no attribute {name!r}")
+        t = Tensor._wrap(self.view(np.ndarray))
+        if self._counter is not None:
+            t._counter = self._counter
+        return getattr(t, name)
+
+    def view(self, *args, **kwargs):
+        if args and all(isinstance(n, numbers.Integral) for n in _flat_shape(args)):
+            return self.reshape(_flat_shape(args))  # PyTorch's view(shape)
+        return super().view(*args, **kwargs)  # numpy's view(dtype or type)
 
     def __array_finalize__(self, source):
         # a view of tracked values (t.data[0], t.data.T) reports to the same counter; a new array reports to none
@@ -165,6 +186,10 @@ class TrackedArray(np.ndarray):
     def clamp_(self, min=None, max=None):
         np.clip(self, min, max, out=self)
         return self
+
+
+def _flat_shape(args):
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
 # --------------------------------------------------------------------------- Function: one node of the graph
@@ -273,6 +298,13 @@ class Function:
             "changing x), or run the backward before the change."
         )
 
+    def name(self) -> str:
+        """PyTorch's name for this node, e.g. ``MulBackward`` (``grad_fn.name()``; PyTorch adds an overload number)."""
+        return f"{type(self).__name__}Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
     def release(self):
         """Forget what backward needed (masks, caches); the graph's shape stays for viz.
 
@@ -331,8 +363,17 @@ class Tensor:
     __array_ufunc__ = None  # `ndarray * Tensor` defers to Tensor.__rmul__ instead of looping over elements
 
     def __init__(self, data, requires_grad=False, dtype=None, name=None):
-        """A new leaf holding a copy of ``data`` (so later changes to the caller's array never reach it)."""
+        """A new leaf holding a copy of ``data`` (so later changes to the caller's array never reach it).
+
+        As ``torch.Tensor``, a Python list is float (``Tensor([0])`` holds 0.0 in the default dtype);
+        ``tensor([0])`` infers int64, as ``torch.tensor`` does.  Arrays keep their dtype.
+        """
+        if type(requires_grad) is int and not isinstance(data, (list, tuple, np.ndarray, Tensor)):
+            raise TypeError(f"Tensor({data!r}, {requires_grad!r}, ...): tensors of a given shape are made by "
+                            "tg.zeros / tg.empty (e.g. tg.empty(2, 3)), not Tensor(2, 3)")
         arr = _as_array(data, None if dtype is None else np.dtype(dtype))
+        if dtype is None and isinstance(data, (list, tuple)) and arr.dtype.kind in "biu":
+            arr = arr.astype(_default_dtype)
         if isinstance(data, (np.ndarray, Tensor)) and np.may_share_memory(arr, np.asarray(data)):
             arr = arr.copy()
         self._init(arr, requires_grad, name)
@@ -521,8 +562,8 @@ class Tensor:
         extras = []
         if self._data.dtype not in (_default_dtype, np.int64, np.bool_):
             extras.append(f"dtype={self._data.dtype}")
-        if self._ctx is not None:
-            extras.append(f"op={self._ctx.op!r}")
+        if self._ctx is not None:  # PyTorch's grad_fn=<MulBackward0>, then our op and (below) scope
+            extras.append(f"grad_fn={self._ctx!r}, op={self._ctx.op!r}")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         if self.name:
@@ -609,7 +650,7 @@ class Tensor:
         return self
 
     # ---- in-place ops: counted always, recorded when they touch the graph ----
-    def _inplace(self, what, tensor_op, array_op, other=None):
+    def _inplace(self, what, tensor_op, array_op, other=None, in_place_already=False):
         """Give this tensor the value ``tensor_op(its value)``, in place, as PyTorch's ``x.add_(y)`` does.
 
         The new values are written where the old ones are (views of this tensor see them) and the
@@ -618,11 +659,23 @@ class Tensor:
         is recorded: this tensor becomes its output, and its old value (a copy) its input.  That is
         refused for a leaf that requires grad, and for a tensor some op of the graph has already
         used: that op's gradient would flow into the new value.
+        ``in_place_already``: the new values are there (written through a view), so only the op is recorded.
         """
         needs_grad = self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
         if not (needs_grad and state.grad_enabled):
-            self._write(what, array_op)
+            if not in_place_already:
+                self._write(what, array_op)
             return self
+        new = tensor_op(self._old_value(what))
+        if new.shape != self.shape:
+            raise RuntimeError(f"{what} on a tensor of shape {self.shape}: the result has shape {new.shape}; an "
+                               "in-place op keeps the shape")
+        if not in_place_already:
+            self._write(what, lambda d: np.copyto(d, new._data, casting="same_kind"))
+        return self._becomes_output_of(new)
+
+    def _old_value(self, what):
+        """A copy of this tensor as it is, to be the input of the op an in-place change records (see _inplace)."""
         where = f"{what} on a tensor of shape {self.shape}" + (f" named {self.name!r}" if self.name else "")
         if self._ctx is None and self.requires_grad:
             raise RuntimeError(f"in-place change of a leaf that requires grad ({where}) would corrupt its gradient; "
@@ -631,17 +684,39 @@ class Tensor:
             raise RuntimeError(f"{where}: an op of the graph already used its old value, and its gradient would "
                                "flow into the new one; make a new tensor instead (y = x + 1, or torch-style "
                                "stack/cat of the pieces)")
-        old = Tensor.__new__(Tensor)  # the value before the change, as the recorded op's input
+        old = Tensor.__new__(Tensor)
         old._init(self._data.copy(), self.requires_grad, self.name)
         old._ctx, old._scope, old._counter = self._ctx, self._scope, [self._counter[0]]
-        new = tensor_op(old)
-        if new.shape != self.shape:
-            raise RuntimeError(f"{where}: the result has shape {new.shape}; an in-place op keeps the shape")
-        self._write(what, lambda d: np.copyto(d, new._data, casting="same_kind"))
+        return old
+
+    def _becomes_output_of(self, new):
         fn = self._ctx = new._ctx
         fn.version += self._counter[0] - new._counter[0]  # the op's output is this tensor now
         self.requires_grad = True
         return self
+
+    def _reshape_(self, what, shape):
+        """Give this tensor another shape in place, with the same values (unsqueeze_, squeeze_)."""
+        if not (self.requires_grad and state.grad_enabled):
+            self._data = self._data.reshape(shape)  # a view: tensors that view the values still do
+            self._tracked = None
+            return self
+        new = self._old_value(what).reshape(shape)
+        self._data = new._data
+        self._tracked = None
+        self._counter[0] += 1
+        return self._becomes_output_of(new)
+
+    def unsqueeze_(self, dim):
+        """``unsqueeze`` in place, as ``target.unsqueeze_(-1)``."""
+        dim = _dim(self, dim, "unsqueeze_", extra=1)
+        return self._reshape_("unsqueeze_", self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze_(self, dim=None):
+        """``squeeze`` in place."""
+        dims = range(self.ndim) if dim is None else (dim,) if isinstance(dim, numbers.Integral) else dim
+        dims = {d for d in (_dim(self, d, "squeeze_") for d in dims) if self.shape[d] == 1}
+        return self._reshape_("squeeze_", tuple(n for i, n in enumerate(self.shape) if i not in dims))
 
     def _write(self, what, array_op):
         try:
@@ -701,8 +776,13 @@ class Tensor:
         if _split_index(index) is not None:
             raise IndexError("assignment with integers and index arrays mixed in one index is not supported "
                              "(PyTorch and numpy order the result differently): index in two steps")
+        # x[i] += v runs as t = x[i]; t += v; x[i] = t: the += already wrote through the view t (and moved
+        # the version counter they share), so the assignment only records the op; a second write would
+        # move the counter again and make both ops refuse their backward
+        written = (isinstance(value, Tensor) and value._counter is self._counter
+                   and np.shares_memory(value._data, self._data) and np.array_equal(self._data[index], value._data))
         self._inplace("index assignment", lambda x: ops.SetItem.apply(x, value, index=index),
-                      lambda d: d.__setitem__(index, _data(value)), value)
+                      lambda d: d.__setitem__(index, _data(value)), value, in_place_already=written)
 
     # ---- arithmetic ----
     def __add__(self, other):

@@ -120,7 +120,7 @@ def _run_with_progress(trainer, path, show_bar=True, time_limit=None, on_eval=No
     """Train with a progress bar; the first Ctrl-C (or SIGTERM, SIGHUP) stops after the current step and saves."""
     bar = _progress_bar(trainer, show_bar, None if time_limit else trainer.config.steps)
     stop = {"asked": False, "signal": None}
-    params, start = trainer.model.parameters(), trainer.step
+    params, start = list(trainer.model.parameters()), trainer.step
 
     def on_signal(signum, frame):
         if stop["asked"]:

@@ -1,6 +1,10 @@
 """Layers built on the engine, with PyTorch's names, arguments and parameter shapes.
 
-    module.py, layers.py      Module, Parameter, Sequential, ModuleList; Linear, Embedding, Dropout, LayerNorm
+    module.py, layers.py      Module, Parameter, Sequential, ModuleList; Linear, LazyLinear, Identity, Flatten,
+                              Embedding, Dropout, LayerNorm; to_torch_state_dict / from_torch_state_dict
+    activation.py, loss.py    the module forms of functional: ReLU, Tanh, Sigmoid, GELU, Softmax, LogSoftmax;
+                              NLLLoss, CrossEntropyLoss, MSELoss
+    init.py, utils.py         initialisers (PyTorch's in-place ones too); clip_grad_norm_, clip_grad_value_
     rnn.py, fused.py          RNN, LSTM, GRU and their cells, op by op or fused
     variants.py               the lecture's variants: peephole and coupled LSTM, leaky, time-skip, clockwork,
                               deep (residual) RNNs, the echo state network
@@ -11,9 +15,15 @@
     attention.py              score functions, global / local / hard attention, MultiheadAttention
     transformer.py            positional encodings, encoder and decoder layers and stacks, Transformer
     seq2seq_attention.py      the bidirectional-encoder, attention-decoder translator
+
+``nn.functional`` is ``tinygrad_seq.functional``, as ``torch.nn.functional`` is reachable from ``torch.nn``.
 """
 
-from . import init, patterns
+import sys
+
+from .. import functional
+from . import init, patterns, utils
+from .activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .attention import (
     AdditiveScore,
     Attention,
@@ -28,8 +38,9 @@ from .attention import (
     Score,
 )
 from .deep import DeepOutputRNN, DeepTransitionRNN, DepthGatedLSTM, DilatedRNN
-from .layers import Dropout, Embedding, LayerNorm, Linear
-from .module import Module, ModuleList, Parameter, Sequential
+from .layers import Dropout, Embedding, Flatten, Identity, LayerNorm, LazyLinear, Linear
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .module import Module, ModuleList, Parameter, Sequential, from_torch_state_dict, to_torch_state_dict
 from .patterns import (
     AutonomousRNN,
     BidirectionalTagger,
@@ -52,8 +63,12 @@ from .transformer import (
 )
 from .variants import ClockworkRNN, CoupledLSTM, DeepRNN, EchoStateNetwork, LeakyRNN, PeepholeLSTM, TimeSkipRNN
 
+sys.modules[__name__ + ".functional"] = functional  # `import tinygrad_seq.nn.functional as F` works too
+
 __all__ = [
-    "init", "patterns",
+    "init", "patterns", "functional", "utils", "to_torch_state_dict", "from_torch_state_dict",
+    "Identity", "Flatten", "LazyLinear", "ReLU", "Tanh", "Sigmoid", "GELU", "Softmax", "LogSoftmax",
+    "NLLLoss", "CrossEntropyLoss", "MSELoss",
     "Module", "ModuleList", "Parameter", "Sequential", "Linear", "Embedding", "Dropout", "LayerNorm",
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
     "PeepholeLSTM", "CoupledLSTM", "LeakyRNN", "TimeSkipRNN", "ClockworkRNN", "DeepRNN", "EchoStateNetwork",

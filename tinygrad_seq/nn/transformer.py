@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from ..autograd import located, scope, state
-from ..creation import default_rng
+from ..creation import default_rng, relu
 from ..functional import gelu
 from ..tensor import Tensor, get_default_dtype
 from .attention import MultiheadAttention, _linear
@@ -47,7 +47,7 @@ def _activation(activation):
     if callable(activation):
         return activation
     if activation == "relu":
-        return lambda x: x.relu()
+        return relu  # a module-level function, not a lambda: the layer must pickle
     if activation == "gelu":
         return gelu
     raise ValueError(f"activation should be 'relu', 'gelu' or a callable, not {activation!r}")

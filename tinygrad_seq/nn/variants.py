@@ -500,7 +500,7 @@ class EchoStateNetwork(Module):
             Xb = np.hstack([X, np.ones((len(X), 1))])
             lr = 1.0 / (2 * np.linalg.eigvalsh(Xb.T @ Xb / len(X))[-1])
         X, Y = Tensor(X), Tensor(Y)
-        params = self.readout.parameters()
+        params = list(self.readout.parameters())
         velocity = [np.zeros_like(p.data) for p in params]
         for _ in range(steps):
             for p in params:
