@@ -90,3 +90,11 @@ def test_grad_of_an_intermediate_warns_and_names_retain_grad():
     h2 = (x * 2).retain_grad()
     (h2 * h2).sum().backward()
     np.testing.assert_allclose(h2.grad.numpy(), 2 * h2.numpy())
+
+
+def test_mixed_float_matmul_promotes_as_numpy_does():
+    """A documented difference from PyTorch (which raises): float32 @ float64 is float64, gradients in each dtype."""
+    a, b = tg.randn(2, 3, requires_grad=True), tg.randn(3, 2, dtype=np.float64, requires_grad=True)
+    out = a @ b
+    out.sum().backward()
+    assert out.dtype == np.float64 and a.grad.dtype == np.float32 and b.grad.dtype == np.float64
