@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from . import rnn, unroll
+from . import rnn
 from .unroll import Cell, check_inputs, one_hot, softmax
 
 RECURRENT = ("U", "W", "b")
@@ -208,9 +208,3 @@ def _best(fn, repeats):
         fn()
         best = min(best, time.perf_counter() - start)
     return best
-
-
-def bptt_gradient(cell: Cell, x, y, p, state0=None):
-    """(L, parameter gradients) by BPTT, for comparing with ``rtrl``."""
-    cache = unroll.forward(cell, x, y, p, state0)
-    return cache.loss, unroll.backward(cache).params
