@@ -36,6 +36,10 @@ from .models import Recurrent
 def sharing(rnn_mod) -> Recurrent:
     """An op-by-op ``Recurrent`` that uses the very Parameter objects of ``rnn_mod`` (gradients reach them)."""
     spec = describe(rnn_mod)
+    if spec["num_layers"] != 1:
+        raise ValueError(
+            f"bptt.gradient_flow_regularizer: covers one recurrent layer, got num_layers={spec['num_layers']}"
+        )
     ref = Recurrent(spec["mode"], spec["input_size"], spec["hidden_size"], nonlinearity=spec["nonlinearity"],
                     bias=spec["bias"], peephole=spec["peephole"], coupled=spec["coupled"], trace=False)
     for name, p in rnn_mod.named_parameters():
@@ -47,7 +51,8 @@ def gradient_flow_regularizer(model, inputs, targets, h0=None, constant_upstream
     """Ω and the loss L for a model and a batch, as engine Tensors (Ω can be differentiated: Ω.backward()).
 
     model:   a ``RecurrentLM``, a pair (rnn, readout) or a module with .rnn and .readout (one layer, one direction)
-    inputs:  (T, N, D) floats or (T, N) token ids; targets (T, N) (batch first if the rnn is)
+    inputs:  (T, N, D) floats or (T, N) token ids; targets (T, N) (batch first if the rnn is); a target
+             −100 adds no loss (``F.cross_entropy``'s ignore_index): e.g. a loss at the last step only
     h0:      initial state (N, H), or (h0, c0) for the LSTM; zeros if None
     Returns (Ω, L) with L = Σ_t Σ_n −log softmax(o(t))[y(t)] as in compare().
     """
