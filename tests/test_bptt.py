@@ -515,3 +515,40 @@ def test_stacked_names_round_trip_and_refusals():
     with pytest.raises(ValueError, match=r"call \.eval\(\) first"):
         bptt.compare((dropped, nn.Linear(2, 3)), np.zeros((3, 1, 3)), np.zeros((3, 1), dtype=int))
     assert bptt.compare((dropped.eval(), nn.Linear(2, 3)), np.zeros((3, 1, 3)), np.zeros((3, 1), dtype=int)).ok
+
+
+# --------------------------------------------------------------------------- the gradient-flow regularizer
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_regularizers_written_out_rnn_product_equals_the_engines_vjp(float64, nonlinearity):
+    """Ω's one-step product (v ⊙ φ'(a)) W_hh for the RNN = tg.grad(h(t), h(t−1), v), value and second derivative."""
+    from tinygrad_seq import nn
+    from tinygrad_seq.bptt import regularizer
+
+    layer = nn.RNN(3, 4, nonlinearity=nonlinearity)
+    rng = np.random.default_rng(0)
+    h_prev = tg.tensor(rng.standard_normal((2, 4)), requires_grad=True)
+    h, _ = layer(tg.tensor(rng.standard_normal((1, 2, 3))), h_prev[None])
+    h = h[0]
+    v = tg.tensor(rng.standard_normal((2, 4)))
+    spec = describe(layer)
+    ours = regularizer.one_step_vjp(layer, spec, h, h_prev, v)
+    (engine,) = tg.grad(h, h_prev, grad_outputs=v, create_graph=True)
+    np.testing.assert_allclose(ours.data, engine.data, rtol=1e-13, atol=1e-14)
+    (g_ours,) = tg.grad((ours * ours).sum(), [layer.weight_hh_l0], retain_graph=True)
+    (g_engine,) = tg.grad((engine * engine).sum(), [layer.weight_hh_l0])
+    np.testing.assert_allclose(g_ours.data, g_engine.data, rtol=1e-12, atol=1e-13)
+
+
+def test_regularizer_ignores_targets_of_minus_100(float64):
+    """A loss at the last step only (targets −100 elsewhere): L is that step's, Ω is made of its ∇h(t) L."""
+    net = random_model("rnn", 2, 3, 2, seed=11, scale=0.7, use_nn=True)
+    x, y = random_batch(5, 3, 2, 2, seed=11)
+    last = np.full_like(y, -100)
+    last[-1] = y[-1]
+    omega, L = bptt.gradient_flow_regularizer(net, x, last)
+    o = net(tg.tensor(x)).data[-1]
+    log_p = o - np.log(np.exp(o).sum(-1, keepdims=True))
+    assert L.item() == pytest.approx(-log_p[np.arange(3), y[-1]].sum(), rel=1e-12)
+    assert np.isfinite(omega.item()) and omega.item() > 0
