@@ -4,7 +4,7 @@ import copy
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_seq as tg
@@ -392,3 +392,41 @@ def test_multihead_attention_dropout_only_in_training():
     _, w = mha(x, x, x, average_attn_weights=False)
     assert np.all(w.data > 0)
     np.testing.assert_allclose(w.data.sum(-1), 1.0, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- what the scores favour
+
+fixture_ok = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])  # float64 only sets the dtype
+
+
+@fixture_ok
+@given(s=st.integers(2, 12), beta=st.floats(0.1, 4.0), stretch=st.floats(1.5, 20.0), seed=st.integers(0, 2**16))
+def test_cosine_is_blind_to_key_length_and_bounded_by_its_strength(float64, s, beta, stretch, seed):
+    """cos weights: unchanged when a key is stretched, and never above 1 / (1 + (S − 1) e^{−2β})."""
+    rng = np.random.default_rng(seed)
+    q, k = rng.standard_normal((1, 4)), rng.standard_normal((1, s, 4))
+    attn = nn.Attention("cosine", beta=beta)
+    w = attn(tg.tensor(q), tg.tensor(k))[1].data
+    longer = k.copy()
+    longer[0, 0] *= stretch
+    np.testing.assert_allclose(attn(tg.tensor(q), tg.tensor(longer))[1].data, w, atol=1e-12)
+    assert w.max() <= 1 / (1 + (s - 1) * np.exp(-2 * beta)) + 1e-12
+
+
+@fixture_ok
+@given(stretch=st.floats(1.5, 20.0), seed=st.integers(0, 2**16))
+def test_dot_scores_grow_with_the_key_and_scaled_dot_divides_by_root_d(float64, stretch, seed):
+    """e = sᵀh is linear in ‖h‖: stretching a key with sᵀh > 0 raises its weight; scaled dot is e / √d."""
+    rng = np.random.default_rng(seed)
+    q, k = rng.standard_normal((1, 1, 6)), rng.standard_normal((1, 5, 6))
+    j = int(np.argmax(k[0] @ q[0, 0]))  # a key with a positive score (the largest one is)
+    if k[0, j] @ q[0, 0] <= 0:
+        return
+    e = make_score("dot")(tg.tensor(q), tg.tensor(k)).data
+    np.testing.assert_allclose(make_score("scaled_dot")(tg.tensor(q), tg.tensor(k)).data, e / np.sqrt(6), rtol=1e-12)
+    longer = k.copy()
+    longer[0, j] *= stretch
+    e_long = make_score("dot")(tg.tensor(q), tg.tensor(longer)).data
+    np.testing.assert_allclose(e_long[0, 0, j], stretch * e[0, 0, j], rtol=1e-12)
+    w, w_long = F.softmax(tg.tensor(e), -1).data, F.softmax(tg.tensor(e_long), -1).data
+    assert w_long[0, 0, j] > w[0, 0, j]

@@ -318,9 +318,7 @@ def test_compare_refuses_what_the_formulas_do_not_cover():
     x, y = np.zeros((3, 1, 2)), np.zeros((3, 1), dtype=int)
     with pytest.raises(TypeError, match="got LeakyRNN"):
         bptt.compare((nn.LeakyRNN(2, 3), nn.Linear(3, 2)), x, y)
-    with pytest.raises(ValueError, match="one layer in one direction.*num_layers=2"):
-        bptt.compare((nn.LSTM(2, 3, num_layers=2), nn.Linear(3, 2)), x, y)
-    with pytest.raises(ValueError, match="bidirectional=True"):
+    with pytest.raises(ValueError, match="one direction.*bidirectional=True"):
         bptt.compare((nn.GRU(2, 3, bidirectional=True), nn.Linear(6, 2)), x, y)
 
 
@@ -385,3 +383,172 @@ def test_truncated_windows_reject_nonsense():
         truncated.windows(10, 4, 2)
     with pytest.raises(ValueError, match="k1 must be a positive integer"):
         truncated.windows(10, 0)
+
+
+# --------------------------------------------------------------------------- two (or more) stacked layers
+
+stack_sizes = st.fixed_dictionaries(
+    dict(T=st.integers(1, 4), N=st.integers(1, 3), D=st.integers(1, 4), H=st.integers(1, 4), C=st.integers(2, 4),
+         L=st.integers(2, 3), seed=st.integers(0, 2**16))
+)
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
+@fixture_ok
+@given(s=stack_sizes)
+def test_stacked_layers_analytic_equals_autodiff_per_layer_step_and_gate(float64, mode, s):
+    """nn.RNN/LSTM/GRU(num_layers=L): every ∇h⁽ˡ⁾(t), gate and parameter gradient as autodiff's, to 1e-10."""
+    T, N, D, H, C, L = (s[k] for k in "TNDHCL")
+    net = bptt.RecurrentLM(mode, D, H, C, num_layers=L)
+    rng = np.random.default_rng(s["seed"])
+    net.load_state_dict({k: 0.7 * rng.standard_normal(v.shape) for k, v in net.state_dict().items()})
+    x, y = random_batch(T, N, D, C, s["seed"])
+    n_states = 2 if mode == "lstm" else 1
+    h0 = tuple(rng.standard_normal((L, N, H)) for _ in range(n_states))
+    report = bptt.compare(net, x, y, h0=h0 if n_states == 2 else h0[0], fd_samples=2)
+    assert report.ok, str(report)
+    assert report.max_rel_error < 1e-10
+    assert report.sizes["layers"] == L and f"{L} stacked layers" in report.model
+    layers = [r.layer for r in report.rows if r.quantity in ("dL/dh", "dL/da")]
+    assert sorted(set(layers)) == list(range(1, L + 1))
+    assert layers == sorted(layers, reverse=True)  # the backward pass runs through the top layer first
+    names = {r.quantity for r in report.rows if r.t is None}
+    assert {f"weight_hh_l{k}" for k in range(L)} <= names
+
+
+def random_stack(T, N, D, H, C, L, seed, gates=1):
+    rng = np.random.default_rng(seed)
+    layers = [dict(U=rng.standard_normal((D if k == 0 else H, gates * H)),
+                   W=0.6 * rng.standard_normal((H, gates * H)), b=rng.standard_normal(gates * H)) for k in range(L)]
+    p = notation.stack_params(layers, dict(V=rng.standard_normal((H, C)), c=rng.standard_normal(C)))
+    return p, rng.standard_normal((T, N, D)), rng.integers(0, C, (T, N))
+
+
+def test_stacked_rnn_backward_written_out_equals_the_generic_stack():
+    """rnn.stacked_rnn_backward (the lecture's two formulas per layer) = stacked.backward (the cell loop)."""
+    from tinygrad_seq.bptt import stacked
+
+    T, N, D, H, C, L = 6, 3, 4, 5, 3, 3
+    p, x, y = random_stack(T, N, D, H, C, L, seed=4)
+    rng = np.random.default_rng(5)
+    for nl in rnn.NONLINEARITIES:
+        h0 = [rng.standard_normal((N, H)) for _ in range(L)]
+        cache = rnn.stacked_rnn_forward(x, y, p, h0=h0, nonlinearity=nl)
+        a, b = rnn.stacked_rnn_backward(cache), stacked.backward(cache)
+        for k in p:
+            np.testing.assert_allclose(a.params[k], b.params[k], rtol=1e-13, atol=1e-13)
+        for la, lb in zip(a.layers, b.layers):
+            for field in ("dh", "dx"):
+                np.testing.assert_allclose(getattr(la, field), getattr(lb, field), rtol=1e-13, atol=1e-13)
+            np.testing.assert_allclose(la.gates["a"], lb.gates["a"], rtol=1e-13, atol=1e-13)
+            np.testing.assert_allclose(la.dh0, lb.dh0, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
+def test_stacked_formulas_agree_with_finite_differences_of_every_weight(mode):
+    """Central differences of the numpy stack's loss, every weight of both layers: no engine involved."""
+    from tinygrad_seq.bptt import stacked
+
+    cell = {"rnn": rnn.cell(), "lstm": lstm.cell(), "gru": gru.cell()}[mode]
+    G = len(notation.GATES[mode])
+    p, x, y = random_stack(3, 2, 2, 3, 3, 2, seed=6, gates=G)
+    if mode == "gru":
+        p |= {"b_hn1": np.full(3, 0.3), "b_hn2": np.full(3, -0.2)}
+    grads = stacked.backward(stacked.forward(cell, x, y, p)).params
+    for k, v in p.items():
+        numeric = np.zeros_like(v)
+        for idx in np.ndindex(v.shape):
+            old = v[idx]
+            v[idx] = old + 1e-6
+            plus = stacked.loss_only(cell, x, y, p)
+            v[idx] = old - 1e-6
+            minus = stacked.loss_only(cell, x, y, p)
+            v[idx] = old
+            numeric[idx] = (plus - minus) / 2e-6
+        assert rel(grads[k], numeric) < 1e-7, k
+
+
+def test_a_slip_in_the_lower_layer_is_located_at_layer_1(float64):
+    """Drop tanh' in layer 1's step only: layer 2 still agrees everywhere, the first bad row is ∇a⁽¹⁾(T)."""
+    from tinygrad_seq.bptt import stacked
+
+    def no_tanh_derivative(dstate, cache):
+        x, h_prev, h, p, _ = cache
+        da = dstate[0]  # wrong: should be dstate[0] * (1 − h²)
+        return (da @ p["W"].T,), da @ p["U"].T, {"U": x.T @ da, "W": h_prev.T @ da, "b": da.sum(0)}, {"a": da}
+
+    T = 4
+    net = bptt.RecurrentLM("rnn", 3, 4, 3, num_layers=2)
+    x, y = random_batch(T, 2, 3, 3, seed=9)
+    wrong = functools.partial(stacked.backward, step_backward=[no_tanh_derivative, None])
+    report = bptt.compare(net, x, y, backward=wrong, fd_samples=4)
+    bad = report.first_disagreement
+    assert (bad.quantity, bad.t, bad.layer) == ("dL/da", T, 1), str(report)
+    assert all(r.ok for r in report.rows[: report.rows.index(bad)])
+    assert all(r.ok for r in report.rows if r.layer == 2)
+    assert "layer 1, t = 4" in report.verdict and "∇a⁽¹⁾(4) L" in report.verdict
+    assert not next(r for r in report.rows if r.quantity == "weight_ih_l0" and r.gate is None).ok
+    assert next(r for r in report.rows if r.quantity == "weight_ih_l1" and r.gate is None).ok
+
+
+def test_stacked_names_round_trip_and_refusals():
+    from tinygrad_seq import nn
+
+    layer = nn.GRU(3, 2, num_layers=2)
+    state = {k: v.data for k, v in layer.named_parameters()}
+    p = notation.from_pytorch(state, {"weight": np.ones((4, 2)), "bias": np.zeros(4)}, "gru")
+    assert sorted(p) == sorted(["U1", "W1", "b1", "b_hn1", "U2", "W2", "b2", "b_hn2", "V", "c"])
+    assert p["U2"].shape == (2, 6) and p["U1"].shape == (3, 6)
+    back, _ = notation.to_pytorch(p, "gru")
+    assert sorted(back) == sorted(state)
+    for k in ("weight_ih_l1", "weight_hh_l0"):
+        np.testing.assert_array_equal(back[k], state[k])
+    b_ih, b_hh = state["bias_ih_l1"].astype(np.float64), state["bias_hh_l1"].astype(np.float64)
+    np.testing.assert_allclose(back["bias_ih_l1"], b_ih + np.r_[b_hh[:4], 0, 0], rtol=1e-12)
+    with pytest.raises(ValueError, match="num_layers=2 needs the library's nn.RNN"):
+        bptt.RecurrentLM("lstm", 3, 4, 5, num_layers=2, use_nn=False)
+    with pytest.raises(ValueError, match=r"initial state must have shape \(2, 1, 2\)"):
+        bptt.compare((layer, nn.Linear(2, 3)), np.zeros((3, 1, 3)), np.zeros((3, 1), dtype=int), h0=np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="covers one recurrent layer"):
+        bptt.gradient_flow_regularizer((layer, nn.Linear(2, 3)), np.zeros((3, 1, 3)), np.zeros((3, 1), dtype=int))
+    dropped = nn.LSTM(3, 2, num_layers=2, dropout=0.5)
+    with pytest.raises(ValueError, match=r"call \.eval\(\) first"):
+        bptt.compare((dropped, nn.Linear(2, 3)), np.zeros((3, 1, 3)), np.zeros((3, 1), dtype=int))
+    assert bptt.compare((dropped.eval(), nn.Linear(2, 3)), np.zeros((3, 1, 3)), np.zeros((3, 1), dtype=int)).ok
+
+
+# --------------------------------------------------------------------------- the gradient-flow regularizer
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_regularizers_written_out_rnn_product_equals_the_engines_vjp(float64, nonlinearity):
+    """Ω's one-step product (v ⊙ φ'(a)) W_hh for the RNN = tg.grad(h(t), h(t−1), v), value and second derivative."""
+    from tinygrad_seq import nn
+    from tinygrad_seq.bptt import regularizer
+
+    layer = nn.RNN(3, 4, nonlinearity=nonlinearity)
+    rng = np.random.default_rng(0)
+    h_prev = tg.tensor(rng.standard_normal((2, 4)), requires_grad=True)
+    h, _ = layer(tg.tensor(rng.standard_normal((1, 2, 3))), h_prev[None])
+    h = h[0]
+    v = tg.tensor(rng.standard_normal((2, 4)))
+    spec = describe(layer)
+    ours = regularizer.one_step_vjp(layer, spec, h, h_prev, v)
+    (engine,) = tg.grad(h, h_prev, grad_outputs=v, create_graph=True)
+    np.testing.assert_allclose(ours.data, engine.data, rtol=1e-13, atol=1e-14)
+    (g_ours,) = tg.grad((ours * ours).sum(), [layer.weight_hh_l0], retain_graph=True)
+    (g_engine,) = tg.grad((engine * engine).sum(), [layer.weight_hh_l0])
+    np.testing.assert_allclose(g_ours.data, g_engine.data, rtol=1e-12, atol=1e-13)
+
+
+def test_regularizer_ignores_targets_of_minus_100(float64):
+    """A loss at the last step only (targets −100 elsewhere): L is that step's, Ω is made of its ∇h(t) L."""
+    net = random_model("rnn", 2, 3, 2, seed=11, scale=0.7, use_nn=True)
+    x, y = random_batch(5, 3, 2, 2, seed=11)
+    last = np.full_like(y, -100)
+    last[-1] = y[-1]
+    omega, L = bptt.gradient_flow_regularizer(net, x, last)
+    o = net(tg.tensor(x)).data[-1]
+    log_p = o - np.log(np.exp(o).sum(-1, keepdims=True))
+    assert L.item() == pytest.approx(-log_p[np.arange(3), y[-1]].sum(), rel=1e-12)
+    assert np.isfinite(omega.item()) and omega.item() > 0

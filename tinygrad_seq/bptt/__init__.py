@@ -9,6 +9,7 @@ what the engine computes, per parameter, per time step and per gate.
     rnn.py         the vanilla RNN, backward written out formula by formula
     lstm.py        the LSTM (i, f, g, o), with peephole and coupled-gate variants
     gru.py         the GRU (r, z, n)
+    stacked.py     two (or more) stacked layers h⁽¹⁾, h⁽²⁾: BPTT through the stack, top layer first
     models.py      the same layers op by op on the engine (Recurrent) and RecurrentLM = layer + readout
     compare.py     compare(model, inputs, targets) and check_random(...) → a Report (table and data)
     truncated.py   truncated BPTT(k2; k1) in analytic form, windows as train.truncated_bptt
@@ -30,7 +31,7 @@ Quick start:
     (True, True)
 """
 
-from . import gru, jacobian, lstm, notation, regularizer, rnn, rtrl, truncated, unroll
+from . import gru, jacobian, lstm, notation, regularizer, rnn, rtrl, stacked, truncated, unroll
 from .compare import FDRow, Report, Row, check_random, compare
 from .models import Recurrent, RecurrentLM
 from .regularizer import gradient_flow_regularizer
@@ -38,7 +39,7 @@ from .rtrl import measure_cost
 from .truncated import truncated_backward
 
 __all__ = [
-    "notation", "unroll", "rnn", "lstm", "gru", "truncated", "rtrl", "jacobian", "regularizer",
+    "notation", "unroll", "rnn", "lstm", "gru", "stacked", "truncated", "rtrl", "jacobian", "regularizer",
     "Recurrent", "RecurrentLM", "compare", "check_random", "Report", "Row", "FDRow",
     "truncated_backward", "measure_cost", "gradient_flow_regularizer",
 ]

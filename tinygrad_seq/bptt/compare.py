@@ -42,7 +42,7 @@ from .. import functional as F
 from ..autograd import no_grad
 from ..nn import Linear
 from ..tensor import Tensor, get_default_dtype, set_default_dtype
-from . import gru, lstm, notation, rnn, unroll
+from . import gru, lstm, notation, rnn, stacked, unroll
 from .models import Recurrent, RecurrentLM, nn_layer_class
 
 KNOWN = [("rnn", False, False), ("lstm", False, False), ("gru", False, False), ("lstm", True, False),
@@ -58,6 +58,8 @@ class Row:
     quantity: 'loss', 'dL/do', 'dL/dh', 'dL/dc', 'dL/da' (a gate's pre-activation) or a parameter name
     t: the lecture's time index (1..T; 0 for the initial state), None for parameters and the loss
     gate: the gate ('i', 'f', 'g', 'o', 'r', 'z', 'n', 'a'), or None for a whole tensor
+    layer: for a stack of layers, the layer l = 1, 2, ... of a per-step quantity (the lecture's h⁽ˡ⁾(t));
+           None for a one-layer model, for ∇o(t) L, the loss and the parameters
     """
 
     quantity: str
@@ -67,15 +69,14 @@ class Row:
     autodiff_norm: float
     rel_error: float
     ok: bool
+    layer: int | None = None
 
     @property
     def label(self) -> str:
         if self.quantity == "loss":
             return "L"
         if self.quantity.startswith("dL/d"):
-            what = self.quantity[4:]
-            sub = f"_{self.gate}" if what == "a" and self.gate not in (None, "a") else ""
-            return f"∇{what}{sub}({self.t}) L"
+            return f"{_head(self.quantity, self.gate, self.layer)}({self.t}) L"
         return self.quantity + (f"[{self.gate}]" if self.gate else "")
 
 
@@ -141,6 +142,8 @@ class Report:
         else:
             before = self.rows[: self.rows.index(bad)]
             where = []
+            if bad.layer is not None:
+                where.append(f"layer {bad.layer}")
             if bad.t is not None:
                 where.append(f"t = {bad.t}")
             if bad.gate not in (None, "a"):
@@ -181,14 +184,16 @@ def compare(model, inputs, targets, h0=None, *, backward=None, fd_samples=8, eps
     """Compare analytic BPTT with the engine's autodiff (and finite differences) for one model and batch.
 
     model:   a ``RecurrentLM``, or a pair ``(rnn, readout)``, or any module with ``.rnn`` and ``.readout``,
-             where rnn is a one-layer, one-direction ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` or ``bptt.Recurrent``
-             and readout an ``nn.Linear`` (the lecture's o(t) = h(t) V + c).
+             where rnn is a one-direction ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (one layer, or ``num_layers``
+             stacked: the lecture's h⁽¹⁾, h⁽²⁾), an ``nn.PeepholeLSTM`` / ``nn.CoupledLSTM`` or a
+             ``bptt.Recurrent``, and readout an ``nn.Linear`` (the lecture's o(t) = h(t) V + c).
     inputs:  (T, N, D) floats, or (T, N) integer token ids (one-hot encoded to D = input_size);
              (N, T, ...) if the rnn is batch_first; a single sequence (T, D) or (T,) is taken as N = 1.
     targets: (T, N) integer classes (same layout as inputs).
-    h0:      initial state (N, H) or (1, N, H), or (h0, c0) for the LSTM; zeros if None.
+    h0:      initial state (N, H) or (num_layers, N, H), or (h0, c0) for the LSTM; zeros if None.
     backward: your own analytic backward, ``cache -> unroll.Gradients`` (default: the library's), e.g.
-             ``functools.partial(bptt.unroll.backward, step_backward=my_step_backward)``.
+             ``functools.partial(bptt.unroll.backward, step_backward=my_step_backward)``; for a stack,
+             ``stacked.StackedCache -> stacked.StackedGradients`` (``bptt.stacked.backward``).
     fd_samples: how many weights to check by (fourth-order, central) finite differences with step ``eps``.
     tol, fd_tol: relative tolerances for autodiff and finite-difference agreement.
 
@@ -198,7 +203,7 @@ def compare(model, inputs, targets, h0=None, *, backward=None, fd_samples=8, eps
     spec = describe(rnn_mod)
     x, y = _prepare(inputs, targets, spec)
     T, N, D = x.shape
-    H, C = spec["hidden_size"], readout.out_features
+    H, C, L = spec["hidden_size"], readout.out_features, spec["num_layers"]
     state0 = _initial_state(h0, spec, N, H)
     rnn_state = {k: np.array(p.data, dtype=np.float64) for k, p in rnn_mod.named_parameters()}
     readout_state = {k: np.array(p.data, dtype=np.float64) for k, p in readout.named_parameters()}
@@ -206,9 +211,14 @@ def compare(model, inputs, targets, h0=None, *, backward=None, fd_samples=8, eps
     # 1. analytic
     cell = make_cell(spec)
     params = notation.from_pytorch(rnn_state, readout_state, spec["kind"])
-    cache = unroll.forward(cell, x, y, params, state0)
-    backward = backward or (rnn.rnn_backward if spec["kind"] == "rnn" else unroll.backward)
+    if L == 1:
+        cache = unroll.forward(cell, x, y, params, None if state0 is None else state0[0])
+        backward = backward or (rnn.rnn_backward if spec["kind"] == "rnn" else unroll.backward)
+    else:
+        cache = stacked.forward(cell, x, y, params, state0)
+        backward = backward or (rnn.stacked_rnn_backward if spec["kind"] == "rnn" else stacked.backward)
     grads = backward(cache)
+    layers, do = stacked.as_layers(grads)
     ana_rnn, ana_readout = notation.to_pytorch(grads.params, spec["kind"], bias=spec["bias"])
     analytic = {k: ana_rnn[k] for k in rnn_state} | {f"readout.{k}": ana_readout[k] for k in readout_state}
 
@@ -223,47 +233,53 @@ def compare(model, inputs, targets, h0=None, *, backward=None, fd_samples=8, eps
         raise RuntimeError(f"bptt.compare: the op-by-op unroll computes L = {trace['loss']!r} but the model "
                            f"{type(rnn_mod).__name__} computes {model_loss!r}: they are not the same network")
     gates = notation.GATES[spec["kind"]]
-    for t in reversed(range(T)):
-        rows.append(_row("dL/do", t + 1, None, grads.do[t], trace["do"][t], tol))
-        rows.append(_row("dL/dh", t + 1, None, grads.dh[t], trace["dh"][t], tol))
-        if grads.dc is not None:
-            rows.append(_row("dL/dc", t + 1, None, grads.dc[t], trace["dc"][t], tol))
-        for g in gates:
-            rows.append(_row("dL/da", t + 1, g, grads.gates[g][t], trace["gates"][g][t], tol))
-    for name, a, b in zip(("dL/dh", "dL/dc"), grads.dstate0, trace["dstate0"]):
-        rows.append(_row(name, 0, None, a, b, tol))
+    for k in reversed(range(L)):  # the backward pass runs through the top layer first
+        ours, theirs = layers[k], trace["layers"][k]
+        layer = None if L == 1 else k + 1
+        for t in reversed(range(T)):
+            if k == L - 1:
+                rows.append(_row("dL/do", t + 1, None, do[t], trace["do"][t], tol))
+            rows.append(_row("dL/dh", t + 1, None, ours.dh[t], theirs["dh"][t], tol, layer))
+            if ours.dc is not None:
+                rows.append(_row("dL/dc", t + 1, None, ours.dc[t], theirs["dc"][t], tol, layer))
+            for g in gates:
+                rows.append(_row("dL/da", t + 1, g, ours.gates[g][t], theirs["gates"][g][t], tol, layer))
+        for name, a, b in zip(("dL/dh", "dL/dc"), ours.dstate0, theirs["dstate0"]):
+            rows.append(_row(name, 0, None, a, b, tol, layer))
     slices = notation.gate_slices(spec["kind"], H)
     for name in analytic:
-        if name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0") and len(gates) > 1:
-            for g, s in slices.items():
-                rows.append(_row(name, None, g, analytic[name][s], autodiff[name][s], tol))
+        if name.startswith(("weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l")) and len(gates) > 1:
+            for g, sl in slices.items():
+                rows.append(_row(name, None, g, analytic[name][sl], autodiff[name][sl], tol))
         rows.append(_row(name, None, None, analytic[name], autodiff[name], tol))
 
     fd = _finite_differences(loss_fn, rnn_mod, readout, analytic, autodiff, fd_samples, eps, fd_tol, seed)
-    sizes = dict(T=T, N=N, D=D, H=H, C=C)
-    return Report(cell.name, sizes, rows, fd, tol, fd_tol, eps, source)
+    sizes = dict(T=T, N=N, D=D, H=H, C=C) | ({"layers": L} if L > 1 else {})
+    name = cell.name if L == 1 else f"{cell.name}, {L} stacked layers"
+    return Report(name, sizes, rows, fd, tol, fd_tol, eps, source)
 
 
 def check_random(model="lstm", hidden=8, steps=6, seed=0, *, batch=2, input_size=4, output_size=5,
-                 nonlinearity="tanh", peephole=False, coupled=False, **compare_options) -> Report:
+                 nonlinearity="tanh", peephole=False, coupled=False, num_layers=1, **compare_options) -> Report:
     """``compare`` on a random model and a random batch: what ``tinygrad-seq check`` prints.
 
         report = bptt.check_random(model='lstm', hidden=8, steps=6, seed=0)
         print(report); sys.exit(0 if report.ok else 1)
 
-    model: 'rnn' | 'lstm' | 'gru' (``peephole``/``coupled`` for the LSTM variants). The weights
+    model: 'rnn' | 'lstm' | 'gru' (``peephole``/``coupled`` for the LSTM variants; ``num_layers`` stacked
+    layers for the plain three). The weights
     are drawn U(±1/√hidden) as PyTorch does, the inputs x(t) ~ N(0, 1) of size ``input_size``
     and the targets uniformly over ``output_size`` classes, all from a generator seeded with
     ``seed``: the report depends on the arguments only.  Returns the ``Report``: ``str(report)``
     is the table, ``report.ok`` says whether every check passed (the exit status of the command).
     """
     for name, v in (("hidden", hidden), ("steps", steps), ("batch", batch), ("input_size", input_size),
-                    ("output_size", output_size)):
+                    ("output_size", output_size), ("num_layers", num_layers)):
         if not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"bptt.check_random: {name} must be a positive integer, got {v!r}")
     rng = np.random.default_rng(seed)
     net = RecurrentLM(model, input_size, hidden, output_size, nonlinearity=nonlinearity, peephole=peephole,
-                      coupled=coupled)
+                      coupled=coupled, num_layers=num_layers)
     bound = 1 / math.sqrt(hidden)
     net.load_state_dict({k: rng.uniform(-bound, bound, v.shape) for k, v in net.state_dict().items()})
     x = rng.standard_normal((steps, batch, input_size))
@@ -297,10 +313,15 @@ def describe(rnn_mod) -> dict:
             f"and bptt.Recurrent; got {cls}"
         )
     mode = str(rnn_mod.mode).lower()
-    if getattr(rnn_mod, "num_layers", 1) != 1 or getattr(rnn_mod, "bidirectional", False):
+    L = getattr(rnn_mod, "num_layers", 1)
+    if getattr(rnn_mod, "bidirectional", False):
         raise ValueError(
-            f"bptt.compare: the analytic formulas cover one layer in one direction; this {cls} has "
-            f"num_layers={getattr(rnn_mod, 'num_layers', 1)}, bidirectional={getattr(rnn_mod, 'bidirectional', False)}"
+            f"bptt.compare: the analytic formulas cover one direction; this {cls} has bidirectional=True"
+        )
+    if getattr(rnn_mod, "dropout", 0.0) and L > 1 and rnn_mod.training:
+        raise ValueError(
+            f"bptt.compare: this {cls} drops out {rnn_mod.dropout} of its units between layers in training mode, "
+            "which the analytic formulas do not; call .eval() first"
         )
     names = dict(rnn_mod.named_parameters())
     if getattr(rnn_mod, "proj_size", 0):
@@ -311,9 +332,12 @@ def describe(rnn_mod) -> dict:
         mode=mode, kind=notation.kind_of(mode, coupled), nonlinearity=getattr(rnn_mod, "nonlinearity", "tanh"),
         peephole=peephole, coupled=coupled, bias="bias_ih_l0" in names,
         batch_first=bool(getattr(rnn_mod, "batch_first", False)),
-        hidden_size=names["weight_hh_l0"].shape[1], input_size=names["weight_ih_l0"].shape[1],
+        hidden_size=names["weight_hh_l0"].shape[1], input_size=names["weight_ih_l0"].shape[1], num_layers=L,
     )
-    extra = set(names) - {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"} - set(notation.PEEPHOLES.values())
+    if L > 1 and (peephole or coupled):
+        raise ValueError(f"bptt.compare: the analytic formulas cover stacked RNN, LSTM and GRU layers, not a {cls}")
+    known_names = {f"{w}_l{k}" for k in range(L) for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    extra = set(names) - known_names - set(notation.PEEPHOLES.values())
     if extra:
         raise ValueError(f"bptt.compare: {cls} has parameters the analytic formulas do not know: {sorted(extra)}")
     return spec
@@ -352,8 +376,13 @@ def _prepare(inputs, targets, spec):
 
 
 def _initial_state(h0, spec, N, H):
+    """[one tuple (h(0),) or (h(0), c(0)) per layer], each (N, H); None for zeros.
+
+    h0 as PyTorch takes it: (num_layers, N, H), or for one layer also (N, H); (h0, c0) for the LSTM.
+    """
     if h0 is None:
         return None
+    L = spec["num_layers"]
     parts = tuple(h0) if isinstance(h0, (tuple, list)) else (h0,)
     want = 2 if spec["mode"] == "lstm" else 1
     if len(parts) != want:
@@ -362,11 +391,12 @@ def _initial_state(h0, spec, N, H):
     out = []
     for s in parts:
         s = np.asarray(s.data if isinstance(s, Tensor) else s, dtype=np.float64)
-        s = s.reshape(s.shape[1:]) if s.ndim == 3 and s.shape[0] == 1 else s
-        if s.shape != (N, H):
-            raise ValueError(f"bptt.compare: initial state must have shape ({N}, {H}) or (1, {N}, {H}), got {s.shape}")
+        s = s[None] if s.ndim == 2 and L == 1 else s
+        if s.shape != (L, N, H):
+            shapes = f"({N}, {H}) or (1, {N}, {H})" if L == 1 else f"({L}, {N}, {H})"
+            raise ValueError(f"bptt.compare: initial state must have shape {shapes}, got {s.shape}")
         out.append(s)
-    return tuple(out)
+    return [tuple(s[k] for s in out) for k in range(L)]
 
 
 @contextlib.contextmanager
@@ -390,39 +420,50 @@ def _loss(o, y):
 
 
 def _hx(state0, n_states):
+    """The initial state as the model takes it: (num_layers, N, H), a pair of them for the LSTM."""
     if state0 is None:
         return None
-    hx = tuple(Tensor(s[None]) for s in state0)
+    hx = tuple(Tensor(np.stack([layer[j] for layer in state0])) for j in range(n_states))
     return hx if n_states == 2 else hx[0]
 
 
 def _autodiff_trace(spec, rnn_state, readout_state, x, y, state0):
-    """The op-by-op unroll of the same weights, with the gradient of every intermediate retained."""
+    """The op-by-op unroll of the same weights, with the gradient of every intermediate retained.
+
+    A stack is unrolled as one traced ``Recurrent`` per layer, each reading the outputs of the one below.
+    """
     T, N, D = x.shape
-    H, C = spec["hidden_size"], readout_state["weight"].shape[0]
-    ref = Recurrent(spec["mode"], D, H, nonlinearity=spec["nonlinearity"], bias=spec["bias"],
-                    peephole=spec["peephole"], coupled=spec["coupled"], trace=True)
-    ref.load_state_dict(rnn_state)
-    head = Linear(H, C, bias="bias" in readout_state)
-    head.load_state_dict(readout_state)
+    H, C, L = spec["hidden_size"], readout_state["weight"].shape[0], spec["num_layers"]
     n_states = 2 if spec["mode"] == "lstm" else 1
     if state0 is None:  # the layers' default initial state, made explicit so that ∇h(0) L can be read
-        state0 = tuple(np.zeros((N, H)) for _ in range(n_states))
-    hx = tuple(Tensor(s, requires_grad=True) for s in state0)
-    out, _ = ref(Tensor(x), hx)
-    o = head(out).retain_grad()
+        state0 = [tuple(np.zeros((N, H)) for _ in range(n_states)) for _ in range(L)]
+    refs, hxs, below = [], [], Tensor(x)
+    for k in range(L):
+        ref = Recurrent(spec["mode"], D if k == 0 else H, H, nonlinearity=spec["nonlinearity"], bias=spec["bias"],
+                        peephole=spec["peephole"], coupled=spec["coupled"], trace=True)
+        mine = {name.replace(f"_l{k}", "_l0"): v for name, v in rnn_state.items()
+                if name.endswith(f"_l{k}") or (k == 0 and name.startswith("weight_peephole"))}
+        ref.load_state_dict(mine)
+        hx = tuple(Tensor(s, requires_grad=True) for s in state0[k])
+        below, _ = ref(below, hx)
+        refs.append(ref)
+        hxs.append(hx)
+    head = Linear(H, C, bias="bias" in readout_state)
+    head.load_state_dict(readout_state)
+    o = head(below).retain_grad()
     loss = _loss(o, y)
     loss.backward()
     grad = lambda t: np.zeros((N, H)) if t.grad is None else t.grad.data  # noqa: E731  (None: unused by L)
-    steps = ref.steps
-    return {
-        "loss": loss.item(),
-        "do": o.grad.data,
-        "dh": np.stack([grad(s["h"]) for s in steps]),
-        "dc": np.stack([grad(s["c"]) for s in steps]) if n_states == 2 else None,
-        "gates": {g: np.stack([grad(s[g]) for s in steps]) for g in notation.GATES[spec["kind"]]},
-        "dstate0": tuple(grad(s) for s in hx),
-    }
+    layers = []
+    for ref, hx in zip(refs, hxs):
+        steps = ref.steps
+        layers.append({
+            "dh": np.stack([grad(s["h"]) for s in steps]),
+            "dc": np.stack([grad(s["c"]) for s in steps]) if n_states == 2 else None,
+            "gates": {g: np.stack([grad(s[g]) for s in steps]) for g in notation.GATES[spec["kind"]]},
+            "dstate0": tuple(grad(s) for s in hx),
+        })
+    return {"loss": loss.item(), "do": o.grad.data, "layers": layers}
 
 
 def _autodiff_model(rnn_mod, readout, spec, x, y, state0):
@@ -450,9 +491,9 @@ def _rel(a, b) -> float:
     return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
 
 
-def _row(quantity, t, gate, a, b, tol) -> Row:
+def _row(quantity, t, gate, a, b, tol, layer=None) -> Row:
     e = _rel(a, b)
-    return Row(quantity, t, gate, float(np.linalg.norm(a)), float(np.linalg.norm(b)), e, bool(e <= tol))
+    return Row(quantity, t, gate, float(np.linalg.norm(a)), float(np.linalg.norm(b)), e, bool(e <= tol), layer)
 
 
 def _finite_differences(loss_fn, rnn_mod, readout, analytic, autodiff, n, eps, fd_tol, seed):
@@ -511,18 +552,15 @@ def _format(r: Report) -> str:
     steps = [x for x in r.rows if x.t is not None]
     cols = []
     for x in steps:
-        key = (x.quantity, x.gate)
+        key = (x.quantity, x.gate, x.layer)
         if key not in cols:
             cols.append(key)
-    heads = []
-    for q, g in cols:
-        what = q[4:]
-        heads.append(f"∇{what}{'_' + g if g and g != 'a' else ''}")
+    heads = [_head(q, g, layer) for q, g, layer in cols]
     lines += ["", "per time step, in backward order (autodiff: the op-by-op unroll, retain_grad on every h(t), "
               "c(t), gate)", "   t  " + "".join(f"{h:>10}" for h in heads)]
     by_t = {}
     for x in steps:
-        by_t.setdefault(x.t, {})[(x.quantity, x.gate)] = x
+        by_t.setdefault(x.t, {})[(x.quantity, x.gate, x.layer)] = x
     for t in sorted(by_t, reverse=True):
         cells = [(_cell(by_t[t][k].rel_error, tol) if k in by_t[t] else f"{'':9}") for k in cols]
         note = "   (initial state)" if t == 0 else ""
@@ -533,7 +571,7 @@ def _format(r: Report) -> str:
     for x in params:
         if x.gate and x.gate not in gates:
             gates.append(x.gate)
-    lecture = _lecture_names(r.model)
+    lecture = _lecture_names(r.model, s.get("layers", 1))
     lines += ["", f"parameter gradients (autodiff: {r.autodiff_source})",
               f"  {'parameter':<20}{'lecture':>8}{'‖∇‖':>10}  {'whole':>9}" + "".join(f"{g:>10}" for g in gates)]
     by_name = {}
@@ -556,10 +594,26 @@ def _format(r: Report) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _lecture_names(model: str) -> dict:
-    names = {"weight_ih_l0": "Uᵀ", "weight_hh_l0": "Wᵀ", "bias_ih_l0": "b", "bias_hh_l0": "b",
-             "readout.weight": "Vᵀ", "readout.bias": "c"}
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _layer_mark(layer) -> str:
+    """'⁽²⁾' for layer 2 (the lecture's h⁽²⁾), '' for a one-layer model."""
+    return "" if layer is None else f"⁽{str(layer).translate(SUPERSCRIPTS)}⁾"
+
+
+def _head(quantity, gate, layer) -> str:
+    """'∇h', '∇a_f', '∇h⁽²⁾', '∇a_i⁽¹⁾': the name of a per-step quantity."""
+    what = quantity[4:]
+    sub = f"_{gate}" if what == "a" and gate not in (None, "a") else ""
+    return f"∇{what}{sub}{_layer_mark(layer)}"
+
+
+def _lecture_names(model: str, num_layers: int = 1) -> dict:
+    names = {"readout.weight": "Vᵀ", "readout.bias": "c"}
+    for k in range(num_layers):
+        mark = _layer_mark(None if num_layers == 1 else k + 1)
+        names |= {f"weight_ih_l{k}": f"U{mark}ᵀ", f"weight_hh_l{k}": f"W{mark}ᵀ", f"bias_ih_l{k}": f"b{mark}",
+                  f"bias_hh_l{k}": f"b{mark}, b_hn{mark}" if model.startswith("GRU") else f"b{mark}"}
     names.update({v: k for k, v in notation.PEEPHOLES.items()})
-    if model.startswith("GRU"):
-        names["bias_hh_l0"] = "b, b_hn"
     return names

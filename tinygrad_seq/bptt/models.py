@@ -174,20 +174,30 @@ def nn_layer_class(mode, peephole=False, coupled=False):
 class RecurrentLM(Module):
     """A recurrent layer and a linear readout: o(t) = h(t) V + c, the lecture's model.
 
-        rnn:     nn.RNN / nn.LSTM / nn.GRU, nn.PeepholeLSTM (peephole=True), nn.CoupledLSTM (coupled=True),
-                 or ``Recurrent`` (the op-by-op layer of this file) with use_nn=False
+        rnn:     nn.RNN / nn.LSTM / nn.GRU (``num_layers`` stacked: h⁽¹⁾, h⁽²⁾ ...), nn.PeepholeLSTM
+                 (peephole=True), nn.CoupledLSTM (coupled=True), or ``Recurrent`` (the op-by-op layer of
+                 this file) with use_nn=False
         readout: Linear(hidden_size, output_size)
 
-    forward(x, hx=None) → o (T, N, C) (batch_first: (N, T, C)); ``loss(x, y)`` = Σ_t Σ_n −log softmax(o(t))[y(t)].
+    forward(x, hx=None) → o (T, N, C) (batch_first: (N, T, C)), read off the top layer;
+    ``loss(x, y)`` = Σ_t Σ_n −log softmax(o(t))[y(t)].
     """
 
     def __init__(self, mode, input_size, hidden_size, output_size, nonlinearity="tanh", peephole=False,
-                 coupled=False, batch_first=False, use_nn=True):
+                 coupled=False, batch_first=False, use_nn=True, num_layers=1):
         super().__init__()
         kind_of(mode, coupled)
         mode = mode.lower()
         cls = nn_layer_class(mode, peephole, coupled) if use_nn else None
-        if cls is None:
+        if num_layers != 1:
+            if cls is None or peephole or coupled:
+                raise ValueError(
+                    f"RecurrentLM: num_layers={num_layers} needs the library's nn.RNN / nn.LSTM / nn.GRU "
+                    "(use_nn=True, no peephole or coupled gates); bptt.Recurrent is one layer"
+                )
+            kwargs = dict(nonlinearity=nonlinearity) if mode == "rnn" else {}
+            self.rnn = cls(input_size, hidden_size, num_layers=num_layers, batch_first=batch_first, **kwargs)
+        elif cls is None:
             self.rnn = Recurrent(mode, input_size, hidden_size, nonlinearity=nonlinearity, batch_first=batch_first,
                                  peephole=peephole, coupled=coupled)
         elif coupled:

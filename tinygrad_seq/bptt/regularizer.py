@@ -37,6 +37,10 @@ from .models import Recurrent
 def sharing(rnn_mod) -> Recurrent:
     """An op-by-op ``Recurrent`` that uses the very Parameter objects of ``rnn_mod`` (gradients reach them)."""
     spec = describe(rnn_mod)
+    if spec["num_layers"] != 1:
+        raise ValueError(
+            f"bptt.gradient_flow_regularizer: covers one recurrent layer, got num_layers={spec['num_layers']}"
+        )
     ref = Recurrent(spec["mode"], spec["input_size"], spec["hidden_size"], nonlinearity=spec["nonlinearity"],
                     bias=spec["bias"], peephole=spec["peephole"], coupled=spec["coupled"], trace=False)
     for name, p in rnn_mod.named_parameters():
@@ -48,7 +52,8 @@ def gradient_flow_regularizer(model, inputs, targets, h0=None, constant_upstream
     """Ω and the loss L for a model and a batch, as engine Tensors (Ω can be differentiated: Ω.backward()).
 
     model:   a ``RecurrentLM``, a pair (rnn, readout) or a module with .rnn and .readout (one layer, one direction)
-    inputs:  (T, N, D) floats or (T, N) token ids; targets (T, N) (batch first if the rnn is)
+    inputs:  (T, N, D) floats or (T, N) token ids; targets (T, N) (batch first if the rnn is); a target
+             −100 adds no loss (``F.cross_entropy``'s ignore_index): e.g. a loss at the last step only
     h0:      initial state (N, H), or (h0, c0) for the LSTM; zeros if None
     Returns (Ω, L) with L = Σ_t Σ_n −log softmax(o(t))[y(t)] as in compare().
     """
@@ -71,14 +76,32 @@ def gradient_flow_regularizer(model, inputs, targets, h0=None, constant_upstream
         hs = [state0[0]] + [step["h"] for step in ref.steps]
         from .. import grad  # the package's tg.grad (imported here: the package imports its parts first)
 
-        upstream = grad(L, hs[1:], create_graph=True)  # ∇h(t) L for t = 1 … T
+        # ∇h(t) L for t = 1 … T; as constants (no graph of the backward pass) for the cheap surrogate
+        upstream = grad(L, hs[1:], create_graph=not constant_upstream, retain_graph=True)
         omega = 0.0
         for t in range(1, len(hs)):
-            v = upstream[t - 1].detach() if constant_upstream else upstream[t - 1]
-            (vj,) = grad(hs[t], hs[t - 1], grad_outputs=v, create_graph=True)  # (∇h(t) L)ᵀ ∂h(t)/∂h(t−1)
+            v = upstream[t - 1]
+            vj = one_step_vjp(rnn_mod, spec, hs[t], hs[t - 1], v)
             ratio = _row_norm(vj) / _row_norm(v)
             omega = omega + ((ratio - 1) ** 2).sum()
     return omega, L
+
+
+def one_step_vjp(rnn_mod, spec, h, h_prev, v):
+    """(∇h(t) L)ᵀ ∂h(t)/∂h(t−1) in rows, (N, H), differentiable (create_graph).
+
+    For the vanilla RNN the one-step Jacobian is known, D(t) Wᵀ in columns, so the product is written
+    out: ``(v ⊙ φ'(a(t))) @ weight_hh_l0``.  That keeps Ω's cost linear in T: a ``tg.grad(h(t), h(t−1))``
+    per step walks the whole graph behind h(t), t steps of it, which makes the sum over t quadratic.
+    The other cells take that general route.
+    """
+    if spec["kind"] == "rnn":
+        slope = 1 - h * h if spec["nonlinearity"] == "tanh" else Tensor((h.data > 0).astype(h.dtype))
+        return (v * slope) @ rnn_mod.weight_hh_l0
+    from .. import grad
+
+    (vj,) = grad(h, h_prev, grad_outputs=v, create_graph=True)
+    return vj
 
 
 def _row_norm(v):

@@ -28,6 +28,9 @@ There the weights keep PyTorch's layout, w_hh = Wᵀ, so its ``da @ w_hh`` is ou
 ``da @ Wᵀ`` (∇h(t−1)) and its ``da.T @ h`` is our ``(h(t−1)ᵀ da)ᵀ`` (∇W, transposed);
 its x_proj(t) = x(t) U + b is computed for all steps before the loop.
 
+Two stacked layers h⁽¹⁾, h⁽²⁾ (the lecture's forward phase; ``nn.RNN(num_layers=2)``):
+``stacked_rnn_forward`` and ``stacked_rnn_backward`` at the end of this file, derived in stacked.py.
+
 Besides tanh, ``nonlinearity`` may be 'relu' (as ``nn.RNN``; φ' = [a > 0]) or
 'identity' (the linear RNN of the lecture's eigenvalue argument; φ' = 1).
 """
@@ -36,7 +39,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import unroll
+from . import stacked, unroll
+from .stacked import StackedCache, StackedGradients
 from .unroll import Cache, Cell, Gradients
 
 NONLINEARITIES = ("tanh", "relu", "identity")
@@ -148,3 +152,50 @@ def rnn_backward(cache: Cache) -> Gradients:
     }
     dh0 = da[0] @ W.T  # ∇h(0) L = W D(1) ∇h(1) L
     return Gradients(params=grads, dh=dh, dc=None, do=do, gates={"a": da}, dx=da @ U.T, dstate0=(dh0,))
+
+
+# --------------------------------------------------------------------------- two (or more) stacked layers
+
+
+def stacked_rnn_forward(x, y, p, h0=None, nonlinearity="tanh") -> StackedCache:
+    """The lecture's forward phase with stacked hidden layers h⁽¹⁾, h⁽²⁾, ... and the readout on the top one.
+
+    x: (T, N, D), y: (T, N); p: {'U1': (D, H), 'W1': (H, H), 'b1': (H,), 'U2': (H, H), 'W2', 'b2', ...,
+    'V': (H, C), 'c': (C,)}; h0: None or one (N, H) initial state per layer.  See stacked.py.
+    """
+    return stacked.forward(cell(nonlinearity), x, y, p, None if h0 is None else [(h,) for h in h0])
+
+
+def stacked_rnn_backward(cache: StackedCache) -> StackedGradients:
+    """BPTT through stacked vanilla RNN layers, one lecture formula per line (rows: batch along axis 1).
+
+    Top layer first; each layer's recursion is the one-layer one, with the part of ∇h⁽ˡ⁾(t) L that
+    does not come along time being V ∇o(t) L for the top layer and U⁽ˡ⁺¹⁾ ∇a⁽ˡ⁺¹⁾(t) L below it.
+    """
+    p, T = cache.params, len(cache.x)
+    V = p["V"]
+    do = cache.yhat - unroll.one_hot(cache.y, V.shape[1])  # ∇o(t) L = ŷ(t) − y(t)
+    direct = do @ V.T  # V ∇o(t) L: what reaches the top layer from the readout
+    grads = {"c": do.sum(axis=(0, 1)), "V": np.einsum("tnh,tnc->hc", cache.h, do)}
+    per_layer = [None] * cache.num_layers
+    for k in reversed(range(cache.num_layers)):  # l = k + 1 from the top down
+        layer, l = cache.layers[k], k + 1
+        U, W = p[f"U{l}"], p[f"W{l}"]
+        h = layer.h  # h⁽ˡ⁾(1..T)
+        h_prev = np.concatenate([layer.state0[0][None], h[:-1]])  # h⁽ˡ⁾(t−1)
+        d = dphi(h, layer.cell.options["nonlinearity"])  # the diagonals of D⁽ˡ⁾(t)
+        dh = np.zeros_like(h)
+        dh[T - 1] = direct[T - 1]
+        for t in reversed(range(T - 1)):
+            dh[t] = (dh[t + 1] * d[t + 1]) @ W.T + direct[t]  # ∇h⁽ˡ⁾(t) = W⁽ˡ⁾ D⁽ˡ⁾(t+1) ∇h⁽ˡ⁾(t+1) + direct
+        da = dh * d  # ∇a⁽ˡ⁾(t) L = D⁽ˡ⁾(t) ∇h⁽ˡ⁾(t) L
+        mine = {
+            "U": np.einsum("tnd,tnj->dj", layer.x, da),  # Σ_t h⁽ˡ⁻¹⁾(t) ∇a⁽ˡ⁾(t)ᵀ  (x(t) for l = 1)
+            "W": np.einsum("tni,tnj->ij", h_prev, da),  # Σ_t h⁽ˡ⁾(t−1) ∇a⁽ˡ⁾(t)ᵀ
+            "b": da.sum(axis=(0, 1)),  # Σ_t ∇a⁽ˡ⁾(t)
+        }
+        grads |= {f"{name}{l}": g for name, g in mine.items()}
+        dx = da @ U.T  # U⁽ˡ⁾ ∇a⁽ˡ⁾(t) L: the direct part of ∇h⁽ˡ⁻¹⁾(t) L in the layer below
+        per_layer[k] = Gradients(params=mine, dh=dh, dc=None, do=None, gates={"a": da}, dx=dx, dstate0=(da[0] @ W.T,))
+        direct = dx
+    return StackedGradients(params=grads, layers=per_layer, do=do)

@@ -79,7 +79,7 @@ class Gradients:
     params: {'U', 'W', 'b', 'V', 'c', ...} → ∂L/∂θ (same shapes as the parameters)
     dh:     (T, N, H)  dh[t-1] = ∇h(t) L, the *total* gradient (through every later step)
     dc:     (T, N, H)  ∇c(t) L for the LSTM's cell state, else None
-    do:     (T, N, C)  do[t-1] = ∇o(t) L = ŷ(t) − onehot(y(t))
+    do:     (T, N, C)  do[t-1] = ∇o(t) L = ŷ(t) − onehot(y(t)); None for a layer under another layer
     gates:  {gate: (T, N, H)} ∂L/∂(pre-activation of the gate) at each step
     dx:     (T, N, D)  ∇x(t) L (what a layer below would receive)
     dstate0: ∇ of the initial state, (∇h(0) L,) or (∇h(0) L, ∇c(0) L)
@@ -121,9 +121,10 @@ def one_hot(y: np.ndarray, C: int) -> np.ndarray:
 def readout_forward(h: np.ndarray, y: np.ndarray, V: np.ndarray, c: np.ndarray):
     """o(t) = h(t) V + c, ŷ(t) = softmax(o(t)), L = Σ −log ŷ_{y}.  h: (T, N, H), y: (T, N) → o, ŷ: (T, N, C), L."""
     o = h @ V + c
-    yhat = softmax(o)
-    picked = np.take_along_axis(yhat, y[..., None], axis=-1)
-    return o, yhat, float(-np.log(picked).sum())
+    shifted = o - o.max(axis=-1, keepdims=True)
+    log_yhat = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # log ŷ without log(0) when ŷ underflows
+    picked = np.take_along_axis(log_yhat, y[..., None], axis=-1)
+    return o, np.exp(log_yhat), float(-picked.sum())
 
 
 def readout_backward(h: np.ndarray, y: np.ndarray, yhat: np.ndarray, V: np.ndarray):
@@ -157,9 +158,13 @@ def check_inputs(x, y, p, who: str):
     return x, y
 
 
-def forward(cell: Cell, x, y, p: dict, state0=None) -> Cache:
-    """Run ``cell`` over x (T, N, D) from ``state0`` (zeros if None), then the readout and the loss."""
-    x, y = check_inputs(x, y, p, f"bptt.forward ({cell.name})")
+def run_layer(cell: Cell, x: np.ndarray, p: dict, state0=None, who: str | None = None):
+    """Run ``cell`` over x (T, N, D) from ``state0`` (zeros if None): (state0, states, steps), no readout.
+
+    ``states[t - 1]`` is the state at time t, ``steps[t - 1]`` the cache of step t.  A stack of layers
+    (stacked.py) calls this once per layer, each reading the h(1..T) of the layer below as its x.
+    """
+    who = who or f"bptt.forward ({cell.name})"
     T, N, _ = x.shape
     H = p["W"].shape[0]
     if state0 is None:
@@ -167,12 +172,19 @@ def forward(cell: Cell, x, y, p: dict, state0=None) -> Cache:
     state0 = tuple(np.asarray(s, dtype=np.float64) for s in state0)
     for name, s in zip(cell.state_names, state0):
         if s.shape != (N, H):
-            raise ValueError(f"bptt.forward ({cell.name}): initial {name} must have shape {(N, H)}, got {s.shape}")
+            raise ValueError(f"{who}: initial {name} must have shape {(N, H)}, got {s.shape}")
     states, steps, state = [], [], state0
     for t in range(T):
         state, step = cell.step_forward(x[t], state, p)
         states.append(state)
         steps.append(step)
+    return state0, states, steps
+
+
+def forward(cell: Cell, x, y, p: dict, state0=None) -> Cache:
+    """Run ``cell`` over x (T, N, D) from ``state0`` (zeros if None), then the readout and the loss."""
+    x, y = check_inputs(x, y, p, f"bptt.forward ({cell.name})")
+    state0, states, steps = run_layer(cell, x, p, state0)
     h = np.stack([s[0] for s in states])
     o, yhat, loss = readout_forward(h, y, p["V"], p["c"])
     return Cache(cell, p, x, y, state0, states, steps, o, yhat, loss)
@@ -184,30 +196,41 @@ def backward(cache: Cache, step_backward: Callable | None = None) -> Gradients:
     ``step_backward`` replaces the cell's own one-step backward (to check a
     derivation of your own: ``bptt.compare`` shows where it goes wrong).
     """
-    step_backward = step_backward or cache.cell.step_backward
-    p, T = cache.params, len(cache.steps)
-    h = cache.h
-    do, dV, dc, dh_direct = readout_backward(h, cache.y, cache.yhat, p["V"])
-    grads = {k: np.zeros_like(v) for k, v in p.items()}
+    p = cache.params
+    do, dV, dc, dh_direct = readout_backward(cache.h, cache.y, cache.yhat, p["V"])
+    layer = through_time(step_backward or cache.cell.step_backward, cache.steps, cache.state0, dh_direct, p)
+    grads = {k: np.zeros_like(v) for k, v in p.items()} | layer.params
     grads["V"], grads["c"] = dV, dc
-    dh, dcell = np.zeros_like(h), np.zeros_like(h)
-    gates, dx = {}, np.zeros_like(cache.x)
-    dstate = tuple(np.zeros_like(s) for s in cache.state0)  # nothing flows back into h(T) from after T
+    return dataclasses.replace(layer, params=grads, do=do)
+
+
+def through_time(step_backward: Callable, steps: list, state0: tuple, dh_direct: np.ndarray, p: dict) -> Gradients:
+    """The BPTT loop of one layer, from the gradient that reaches each h(t) from outside the recurrence.
+
+    dh_direct: (T, N, H), ∂L/∂h(t) through everything but h(t+1): V ∇o(t) L below a readout, or
+    ∇a(t) of the layer above times its U (stacked.py).  p: the layer's parameters (only their
+    shapes are read, to start the sums).  Returns ``Gradients`` with the layer's parameter
+    gradients, ∇h(t) L, ∇c(t) L, the gates and ∇x(t) L; ``do`` is None (no readout here).
+    """
+    T = len(steps)
+    grads = {k: np.zeros_like(v) for k, v in p.items() if k not in ("V", "c")}
+    dh, dcell = np.zeros_like(dh_direct), np.zeros_like(dh_direct)
+    gates, dx = {}, [None] * T
+    dstate = tuple(np.zeros_like(s) for s in state0)  # nothing flows back into h(T) from after T
     for t in reversed(range(T)):
-        # ∇h(t) L = (what step t+1 sent back) + (the direct part from L(t), V ∇o(t) L)
+        # ∇h(t) L = (what step t+1 sent back) + (the direct part, e.g. V ∇o(t) L from L(t))
         dstate = (dstate[0] + dh_direct[t],) + dstate[1:]
         dh[t] = dstate[0]
-        dstate, dx[t], dp, dlocal = step_backward(dstate, cache.steps[t])
+        dstate, dx[t], dp, dlocal = step_backward(dstate, steps[t])
         for k, v in dp.items():
-            grads[k] += v
+            grads[k] = grads[k] + v if k in grads else v
         for g, v in dlocal.items():
             if g == "c":  # the LSTM's total ∇c(t) L, known only inside the step
                 dcell[t] = v
             else:
-                gates.setdefault(g, np.zeros_like(h))[t] = v
-    return Gradients(
-        params=grads, dh=dh, dc=dcell if len(cache.state0) > 1 else None, do=do, gates=gates, dx=dx, dstate0=dstate
-    )
+                gates.setdefault(g, np.zeros_like(dh_direct))[t] = v
+    return Gradients(params=grads, dh=dh, dc=dcell if len(state0) > 1 else None, do=None, gates=gates,
+                     dx=np.stack(dx), dstate0=dstate)
 
 
 def loss_only(cell: Cell, x, y, p: dict, state0=None) -> float:
