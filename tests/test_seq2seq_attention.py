@@ -171,3 +171,17 @@ def test_short_training_run_learns_to_reverse():
     seconds = time.perf_counter() - start
     assert acc >= bar, f"exact match {acc:.2f} after {steps} steps ({seconds:.0f} s)"
     assert align >= align_bar, f"alignment within one position {align:.2f}"
+
+
+def test_lr_schedule_sets_the_rate_of_every_update():
+    """``lr_schedule(step)`` scales the learning rate: a factor of 0 for every step leaves the weights as they were."""
+    task = ReverseTask(3, 5)
+    data = task.dataset(64, seed=0)
+    model = AttentionSeq2Seq(V, V, 8, 8, attention="dot")
+    before = [p.data.copy() for p in model.parameters()]
+    seen = []
+    train_translation(model, data, steps=3, batch_size=16, lr_schedule=lambda step: seen.append(step) or 0.0)
+    assert seen == [0, 1, 2]
+    assert all(np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
+    train_translation(model, data, steps=1, batch_size=16, lr_schedule=lambda step: 1.0)
+    assert not all(np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))

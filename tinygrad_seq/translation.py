@@ -35,11 +35,14 @@ def evaluate_translation(model, data, batch_size=256):
     return exact_match(predictions, targets)
 
 
-def train_translation(model, data, steps=None, seconds=None, batch_size=32, lr=1e-2, clip=1.0, seed=0, log=None):
+def train_translation(model, data, steps=None, seconds=None, batch_size=32, lr=1e-2, clip=1.0, seed=0, log=None,
+                      lr_schedule=None):
     """Adam on the teacher-forced cross-entropy, for ``steps`` updates or ``seconds`` of wall time.
 
     data: a Seq2SeqData, read in shuffled passes.  Returns a dict with the number of steps,
     the wall time and the mean loss of the last 20 steps.  ``log(step, loss)`` is called every 50 steps.
+    ``lr_schedule(step)``, if given, is the factor of ``lr`` for update ``step`` (0, 1, ...): a warm-up,
+    a decay to zero, ...; without it the rate stays ``lr``.
     """
     if steps is None and seconds is None:
         raise ValueError("train_translation: give steps or seconds (the budget)")
@@ -49,6 +52,9 @@ def train_translation(model, data, steps=None, seconds=None, batch_size=32, lr=1
     model.train()
     while True:
         for batch in data.batches(batch_size, seed=int(rng.integers(2**31)) + epoch):
+            if lr_schedule is not None:
+                for group in opt.param_groups:
+                    group["lr"] = lr * lr_schedule(step)
             logits = model(batch.src, batch.src_lengths, batch.tgt_in)
             V = logits.shape[-1]
             loss = F.cross_entropy(logits.reshape(-1, V), batch.tgt_out.reshape(-1), ignore_index=PAD)
