@@ -514,6 +514,8 @@ def _values(obj):
         return {k: _values(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_values(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return np.array(obj)  # (a plain copy: .data's view also answers to Tensor method names)
     if hasattr(obj, "detach") and hasattr(obj, "numpy"):  # a torch tensor
         return obj.detach().cpu().numpy()
     return obj

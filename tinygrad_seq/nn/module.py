@@ -337,6 +337,8 @@ def _to_numpy(v, where="", key=""):
     """The array behind a state-dict value; a TypeError naming ``key`` unless it holds real numbers."""
     if isinstance(v, Tensor):
         arr = v.data
+    elif isinstance(v, np.ndarray):  # (checked first: .data's view also answers to Tensor method names)
+        arr = v
     elif hasattr(v, "detach") and hasattr(v, "numpy"):  # a torch tensor, without importing torch
         try:
             arr = v.detach().cpu().resolve_conj().numpy()
