@@ -8,6 +8,7 @@
     attention.py              score functions, global / local / hard attention, MultiheadAttention
     transformer.py            positional encodings, encoder and decoder layers and stacks, Transformer
     seq2seq_attention.py      the bidirectional-encoder, attention-decoder translator
+    captioning.py             show, attend and tell: a patch encoder and an LSTM that attends over its grid
 """
 
 from . import init, patterns
@@ -24,6 +25,7 @@ from .attention import (
     ScaledDotScore,
     Score,
 )
+from .captioning import CaptionDecoder, PatchEncoder, ShowAttendTell
 from .layers import Dropout, Embedding, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter, Sequential
 from .patterns import BidirectionalTagger, OneToMany, Seq2Seq, SequenceClassifier, SequenceTagger
@@ -50,4 +52,5 @@ __all__ = [
     "Attention", "LocalAttention", "HardAttention", "MultiheadAttention",
     "PositionalEncoding", "LearnedPositionalEncoding", "TransformerEncoderLayer", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerDecoder", "Transformer", "AttentionSeq2Seq", "TransformerSeq2Seq",
+    "PatchEncoder", "CaptionDecoder", "ShowAttendTell",
 ]
