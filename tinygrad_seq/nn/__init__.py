@@ -15,6 +15,7 @@
     attention.py              score functions, global / local / hard attention, MultiheadAttention
     transformer.py            positional encodings, encoder and decoder layers and stacks, Transformer
     seq2seq_attention.py      the bidirectional-encoder, attention-decoder translator
+    captioning.py             show, attend and tell: a patch encoder and an LSTM that attends over its grid
 
 ``nn.functional`` is ``tinygrad_seq.functional``, as ``torch.nn.functional`` is reachable from ``torch.nn``.
 """
@@ -37,6 +38,7 @@ from .attention import (
     ScaledDotScore,
     Score,
 )
+from .captioning import CaptionDecoder, PatchEncoder, ShowAttendTell
 from .deep import DeepOutputRNN, DeepTransitionRNN, DepthGatedLSTM, DilatedRNN
 from .layers import Dropout, Embedding, Flatten, Identity, LayerNorm, LazyLinear, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
@@ -79,4 +81,5 @@ __all__ = [
     "TransformerEncoder", "TransformerDecoder", "Transformer", "AttentionSeq2Seq", "TransformerSeq2Seq",
     "OutputToHiddenRNN", "AutonomousRNN",
     "DeepTransitionRNN", "DeepOutputRNN", "DepthGatedLSTM", "DilatedRNN",
+    "PatchEncoder", "CaptionDecoder", "ShowAttendTell",
 ]
