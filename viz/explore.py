@@ -44,7 +44,7 @@ import numpy as np
 
 import tinygrad_seq as tg
 
-from .drawing import draw
+from .drawing import draw, layout
 from .graph import Graph, collapser, parent_path, pretty_scope, time_step, trace
 
 ASSETS = pathlib.Path(__file__).parent
@@ -88,6 +88,9 @@ class Explorer:
         return f"<viz.Explorer: {len(self.graph.nodes)} nodes, {len(self.html) / 1e6:.2f} MB{where}>"
 
 
+PLACED_NODES = 400  # up to this many nodes the page uses the placed layout of the static pictures
+
+
 def explore(
     roots,
     path=None,
@@ -128,9 +131,14 @@ def explore(
     drawing = draw(roots, collapse=_never, detached=detached, mark_detached=mark_detached, time_axis=time_axis,
                    max_nodes=max_nodes, max_steps=10**9, keep_steps=keep_steps, title=title)
     graph = drawing.graph
-    # the drawing's own pipe lays it out as the SVG pictures are (steps placed in order by viz.placement)
-    svg = _inline_svg(drawing.pipe("svg").decode("utf-8"))
-    frames = _frames(json.loads(drawing.pipe("json")), graph)
+    # small graphs: the drawing's own pipe lays the page out as the SVG pictures are (steps placed in order by
+    # viz.placement); very large ones (a 100-step LSTM) go straight to the layout engine, which is far faster
+    if len(graph.nodes) <= PLACED_NODES:
+        svg, frames_json = drawing.pipe("svg"), drawing.pipe("json")
+    else:
+        svg, frames_json = layout(drawing.source, "svg"), layout(drawing.source, "json")
+    svg = _inline_svg(svg.decode("utf-8"))
+    frames = _frames(json.loads(frames_json), graph)
 
     grads, grad_note = _gradients(roots, order)
     steps = _steps(order, ins, graph.drawn_scope)
