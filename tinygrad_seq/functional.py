@@ -13,7 +13,9 @@ import numpy as np
 
 from . import ops
 from .autograd import located, scope, state
-from .creation import default_rng, relu, sigmoid, tanh  # noqa: F401  (relu, sigmoid, tanh re-exported)
+
+# softmax, log_softmax, logsumexp (max-shifted primitives of ops.py) and the activations are the creation module's
+from .creation import default_rng, log_softmax, logsumexp, relu, sigmoid, softmax, tanh  # noqa: F401
 from .tensor import Tensor, as_tensor
 
 __all__ = [
@@ -21,20 +23,6 @@ __all__ = [
     "dropout", "layer_norm", "one_hot", "embedding", "tanh", "sigmoid", "relu", "gelu",
     "masked_softmax", "scaled_dot_product_attention",
 ]
-
-
-def softmax(x, dim=-1):
-    """e^x / Σ e^x along ``dim`` (shifted by the max, so it never overflows)."""
-    return as_tensor(x).softmax(dim)
-
-
-def log_softmax(x, dim=-1):
-    """x − logsumexp(x) along ``dim``: log-probabilities, accurate even where softmax underflows."""
-    return as_tensor(x).log_softmax(dim)
-
-
-def logsumexp(x, dim=-1, keepdim=False):
-    return as_tensor(x).logsumexp(dim, keepdim)
 
 
 def _reduce(loss, reduction, weight_sum=None):
