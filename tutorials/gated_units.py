@@ -43,10 +43,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # tiny matrices: threads onl
 import pathlib  # noqa: E402
 import time  # noqa: E402
 
-import matplotlib  # noqa: E402
-
-if "MPLBACKEND" not in os.environ:
-    matplotlib.use("Agg")  # as a script, write files; Jupyter keeps its inline backend
 import numpy as np  # noqa: E402
 
 import tinygrad_seq as tg  # noqa: E402
@@ -224,6 +220,27 @@ print(f"max |h_hand − h_nn.GRU| = {gap_out:.1e},  largest gradient difference 
 assert gap_out < 1e-12 and gap_grad < 1e-12, f"hand-built GRU differs from nn.GRU: {gap_out:.1e}, {gap_grad:.1e}"
 
 # %% [markdown]
+# Section 4 trains with `cell="fused"`: each step is then one node of the graph whose backward is the
+# analytic one-step formula (the same derivation as `bptt_by_hand.py`), not the chain of ops above. Faster,
+# but a different piece of code, so it gets the same check against the hand-built layers:
+
+# %%
+for layer, by_hand in ((lstm, lambda: lstm_by_hand(x, lstm)[0]), (gru, lambda: gru_by_hand(x, gru)[0])):
+    name = type(layer).__name__
+    fused = type(layer)(D, H, cell="fused")
+    fused.load_state_dict(layer.state_dict())
+    out_fused, _ = fused(x)
+    (out_fused * weights).sum().backward()
+    layer.zero_grad()
+    out_hand = by_hand()
+    (out_hand * weights).sum().backward()
+    gap_out = np.abs(out_fused.data - out_hand.data).max()
+    gap_grad = max(np.abs(p.grad.data - dict(layer.named_parameters())[k].grad.data).max()
+                   for k, p in fused.named_parameters())
+    print(f"nn.{name}(cell='fused') against the hand-built {name}: outputs {gap_out:.1e}, gradients {gap_grad:.1e}")
+    assert gap_out < 1e-12 and gap_grad < 1e-12, f"the fused {name} differs: {gap_out:.1e}, {gap_grad:.1e}"
+
+# %% [markdown]
 # Counting parameters: the LSTM has four layers of $H(D + H + 2)$ numbers (two bias vectors each, as in
 # PyTorch), the GRU three. For the same $H$ the GRU is a quarter smaller, and a little faster per step.
 
@@ -332,7 +349,7 @@ def open_gates(layer, T, rng):
     H = layer.hidden_size
     b_keep = np.log(rng.uniform(1, T - 1, H))
     with tg.no_grad():
-        blocks = [(slice(H, 2 * H), b_keep)] + ([(slice(0, H), -b_keep)] if layer.mode == "LSTM" else [])
+        blocks = [(slice(H, 2 * H), b_keep)] + ([(slice(0, H), -b_keep)] if isinstance(layer, nn.LSTM) else [])
         for rows, value in blocks:
             layer.bias_ih_l0.data[rows] = value
             layer.bias_hh_l0.data[rows] = 0
@@ -391,8 +408,10 @@ for name, (kind, opened) in RUNS.items():
     print(f"{name:21s} held-out accuracy {acc[name]:.3f}   (mean loss of the last 20 steps "
           f"{losses[name][-20:].mean():.3f};  {time.time() - t0:.0f} s)")
 print(f"chance: 1/K = {1 / K:.2f};  T = {T_TASK}, {STEPS} steps of {BATCH} sequences, seed {SEED}")
-viz.show(plots.training_curves({k: v for k, v in losses.items()}, ylabel="cross-entropy", smooth=20,
-                               title=f"remember the first of {T_TASK} symbols"), OUT / "training_curves.png")
+fig = plots.training_curves(losses, ylabel="cross-entropy", smooth=20, title=f"remember the first of {T_TASK} symbols")
+fig.axes[0].axhline(np.log(K), color="0.5", linestyle=":", linewidth=1)  # the loss of guessing: log K
+fig.axes[0].legend(loc="center right", bbox_to_anchor=(1, 0.35))  # below log K, above the solved curves
+viz.show(fig, OUT / "training_curves.png")
 
 # %%
 assert acc["LSTM"] > 0.95 and acc["GRU"] > 0.95, f"the gated units should solve the task: {acc}"
@@ -400,13 +419,21 @@ assert acc["RNN"] < 0.5, f"the vanilla RNN should stay near chance ({1 / K}): {a
 assert acc["LSTM"] > acc["LSTM, default biases"] + 0.4, f"opening the gates should matter: {acc}"
 
 # %% [markdown]
-# Both gated units solve the task; the vanilla RNN stays at chance, with the same number of units and the
-# same budget. Its loss never leaves $\log K$: the only gradient that could teach it to keep the first symbol
-# is the product of $T - 1$ Jacobians $D(t) W^\top$, and it arrives at $t = 0$ vanished (section 6 measures
-# it). The LSTM with its gates half-closed fails too, and for the same reason: the path through the cell is
-# there, but $f \approx 0.5$ multiplies it away as surely as $W^\top$ does. A gated unit helps only once its
-# gates are open; learning then keeps them open where the task needs memory. The loss curves of the gated
-# units show the typical plateau at $\log K$ before they find the symbol and drop.
+# Both gated units solve the task; the vanilla RNN stays at or near chance, with the same number of units and
+# the same budget (in some runs it learns to tell a few of the symbols apart, and its loss drops a little
+# below $\log K$, the dotted line). The only gradient that could teach it to keep the first symbol is the
+# product of $T - 1$ Jacobians $D(t) W^\top$, and it arrives at $t = 0$ vanished (section 6 measures it).
+# The LSTM with its gates half-closed fails too, for the same reason: the path through the cell is there,
+# but $f \approx 0.5$ multiplies it away as surely as $W^\top$ does. A gated unit helps only once its gates
+# are open; learning then keeps them open where the task needs memory. The loss curves of the gated units
+# show the typical plateau at $\log K$ before they find the symbol and drop.
+#
+# "Fails" is a statement about chances, not a law. A tanh RNN *can* hold a symbol: with a large $W$ its state
+# falls into one of several saturated attractors and stays there (a latch, as Bengio, Simard & Frasconi 1994
+# analyse), and now and then training stumbles on one. Rerunning this section with 20 seeds
+# (`TGS_SEED=0 … 19`) we saw the RNN exceed 50 % once at $T = 40$ (77 %), and never in 10 seeds at $T = 100$
+# (best 35 %), while the opened LSTM and GRU solved every run we tried. The assertions above hold for the
+# seeds we checked, 0 to 4 at $T = 40$ and 0 to 2 at $T = 100$.
 #
 # ## 5. Inside the trained LSTM: what the gates do
 #
@@ -456,7 +483,7 @@ print(f"units whose cell keeps more than half of its content over {T_TASK - 1} s
       f"{(kept > 0.5).sum()} of {H_TASK} after training, {(kept0 > 0.5).sum()} at the start")
 print("Π f per unit, longest keepers first:", np.round(kept[order][:8], 3), " at the start:",
       np.round(np.sort(kept0)[::-1][:4], 3))
-print(f"mean forget gate over t ≥ 1 of those units: {trained['forget_gate'][:, 1:, kept > 0.5].mean():.3f}")
+print(f"median forget gate over t ≥ 1 of those units: {np.median(trained['forget_gate'][:, 1:, kept > 0.5]):.4f}")
 print(f"share of the variance of c(T−1) explained by the first symbol, mean over units: {eta.mean():.2f} "
       f"after training, {eta0.mean():.2f} at the start")
 one = {k.replace("cell_candidate", "candidate"): v[0][:, order] for k, v in trained.items()}
@@ -469,18 +496,19 @@ assert (kept0 > 0.5).sum() == 0, f"at the start no unit keeps half its cell over
 assert eta.mean() > 0.9 > 0.5 > eta0.mean(), f"the cell at T − 1 should encode the first symbol: {eta.mean():.2f}"
 
 # %% [markdown]
-# Read the picture row by row (each row a unit, time to the right). The upper rows are the memory: their
-# forget gate is yellow, $f \approx 1$, from the first steps to the end, so their cell carries what was
-# written early to the readout; training has raised them from the opened start (where no unit kept half of
-# its cell over the whole sequence) to $\prod f$ near 1. Their input gates are not all closed: several stay
-# half open, but what they write is a candidate saturated at $\pm 1$ and constant in time, computed from
-# $h(t-1)$, that is from the memory itself; the new symbols hardly move it. So the cell is topped up with
-# what it already holds, and the measurement agrees: the first symbol explains nearly all the variance of
-# $c(T-1)$, however many symbols came after it. The first few columns are where the symbol is written and
-# the gates settle. The lower rows forget within a few steps ($f$ well below 1): units that follow the
-# current input, which the readout does not need here.
+# Read the picture row by row (each row a unit, time to the right; the rows are sorted by $\prod f$ averaged
+# over 16 sequences, so the longest memories are on top). Most rows are memory: their forget gate is yellow,
+# $f \approx 1$, from the first few steps to the end, so their cell carries what was written early to the
+# readout. Training has raised them from the opened start, where no unit kept half of its cell over the whole
+# sequence, to $\prod f$ near 1. The rows whose forget gate stays low forget within a few steps; since every
+# gate also reads $h(t-1)$, some of them forget only for some symbols: which units hold depends on what is
+# held. The input gates are not all closed: several stay open, but what they write is a candidate saturated
+# at $\pm 1$ and constant in time, computed from $h(t-1)$, that is from the memory itself, and the new
+# symbols hardly move it. So the cell is topped up with what it already holds, and the measurement agrees:
+# the first symbol explains nearly all the variance of $c(T-1)$, however many symbols came after it. The
+# first few columns are where the symbol is written and the gates settle.
 #
-# The GRU does the same with its update gate, $h(t) = (1 - z) \odot n + z \odot h(t-1)$: $z \approx 1$ keeps.
+# The GRU keeps with its update gate, $h(t) = (1 - z) \odot n + z \odot h(t-1)$: $z \approx 1$ keeps.
 
 # %%
 GRU_GATES = ("reset_gate", "update_gate", "candidate")
@@ -494,6 +522,12 @@ print(f"GRU units with Π z > 0.5 over {T_TASK - 1} steps: {(kept_z > 0.5).sum()
 viz.show(plots.gate_activations({k: v[0][:, order_z] for k, v in gru_trained.items()},
                                 title="trained GRU, one sequence: units sorted by Π z"), OUT / "gru_gates.png")
 assert (kept_z > 0.5).sum() > (kept_z0 > 0.5).sum(), f"training should open the GRU's update gates: {kept_z}"
+
+# %% [markdown]
+# Most of the GRU's update gates sit close to 1, yet fewer units keep half of their state over the whole
+# sequence than in the LSTM: a GRU unit leaks a little at every step, and what it leaks its candidate puts
+# back, a candidate saturated at $\pm 1$ and steady in time, computed from $h(t-1)$ through the reset gate.
+# As in the LSTM's cell, the state is held partly by keeping and partly by a write that repeats it.
 
 # %% [markdown]
 # ## 6. How far back does the gradient reach?
@@ -524,29 +558,32 @@ flow_end = {name: gradient_curve(models[name], models[name].state_dict()) for na
 reach = {name: (curve[1][0] / curve[1][-1], flow_end[name][1][0] / flow_end[name][1][-1])
          for name, curve in flow_start.items()}
 for name, (before, after) in reach.items():
-    print(f"{name:4s} ‖∂L/∂h(0)‖ / ‖∂L/∂h(T−1)‖ = {before:.1e} at the start, {after:.1e} after training")
+    print(f"{name:4s} ‖∂L/∂h(0)‖ / ‖∂L/∂h(T−1)‖ = {before:.1e} at the start, {after:.1e} after training "
+          f"(a factor {after ** (1 / (T_TASK - 1)):.3f} per step)")
 viz.show(plots.gradient_flow(flow_start, title="‖∂L/∂h(t)‖ at the start (gated units: gates opened)"),
          OUT / "gradient_flow_start.png")
 viz.show(plots.gradient_flow(flow_end, title=f"‖∂L/∂h(t)‖ after {STEPS} training steps"),
          OUT / "gradient_flow_trained.png")
 
 # %%
-early_late = {name: after for name, (_, after) in reach.items()}
-assert early_late["RNN"] < 1e-6, f"the trained RNN's gradient should vanish before it reaches t = 0: {early_late}"
+start = {name: before for name, (before, _) in reach.items()}
+end = {name: after for name, (_, after) in reach.items()}
+assert start["RNN"] < 1e-6, f"the RNN's gradient should vanish over the sequence: {start}"
+assert start["LSTM"] > 1e-4 and start["GRU"] > 1e-2, f"the opened gates should let the gradient through: {start}"
+assert end["RNN"] < 1e-2, f"after training the RNN's gradient should still vanish before t = 0: {end}"
 for name in ("LSTM", "GRU"):
-    assert early_late[name] > 1e-3 and early_late[name] > 1e4 * early_late["RNN"], \
-        f"the trained {name}'s gradient should reach t = 0: {early_late}"
-    assert reach[name][1] > reach[name][0], f"training should lengthen the {name}'s reach: {reach[name]}"
+    assert end[name] > 1e-4 and end[name] > 10 * end["RNN"], f"the trained {name}'s gradient should reach t = 0: {end}"
+    assert end[name] > start[name], f"training should lengthen the {name}'s reach: {reach[name]}"
 
 # %% [markdown]
-# At the start the three already differ: $\|\partial L/\partial h(t)\|$ of the vanilla RNN falls by orders of
-# magnitude over the sequence, those of the opened LSTM and GRU fall much more slowly. After training the
-# difference is the whole story of this lesson. The RNN, which never found the memory, now saturates its
+# At the start the three already differ: the vanilla RNN's gradient falls by ten or more orders of magnitude
+# over the sequence, the opened LSTM's by about three and the GRU's by less than one. After training the
+# difference is the whole story of this lesson. The RNN, which never found the memory, has saturated its
 # units, and its gradient at $t = 0$ is smaller still, far below anything an optimiser could use. In the LSTM
-# and the GRU the gradient reaching $h(0)$ is about as large as the one at $h(T-1)$: the trained forget
-# gates ($f \approx 1$) and update gates ($z \approx 1$) are a path through time whose Jacobian is close to
-# the identity, which is what the first symbol needed. The curve is not flat by accident: it is flat
-# *because* the network learned to remember, and it learned because the gradient could reach.
+# and the GRU the reach has *grown* with training: the trained forget gates ($f \approx 1$) and update gates
+# ($z \approx 1$) are a path through time whose Jacobian is close to the identity, and the per-step factor
+# printed above is close to 1 where the RNN's is far below it. The gated curves are nearly flat *because* the
+# networks learned to remember, and they learned because the gradient could reach.
 #
 # ## Summary
 #
