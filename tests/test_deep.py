@@ -279,11 +279,11 @@ def test_gradcheck(name, float64):
     x = tg.randn(4, 2, D, requires_grad=True)
     if name == "DepthGatedLSTM":
         h0, c0 = tg.randn(2, 2, H, requires_grad=True), tg.randn(2, 2, H, requires_grad=True)
-        assert tg.gradcheck(lambda x, h, c, *_: [m(x, (h, c))[0], *m(x, (h, c))[1]], [x, h0, c0] + m.parameters())
+        assert tg.gradcheck(lambda x, h, c, *_: [m(x, (h, c))[0], *m(x, (h, c))[1]], [x, h0, c0, *m.parameters()])
     else:
         n = 2 if name == "DilatedRNN" else 1
         h0 = tg.randn(n, 2, H, requires_grad=True)
-        assert tg.gradcheck(lambda x, h, *_: list(m(x, h)), [x, h0] + m.parameters())
+        assert tg.gradcheck(lambda x, h, *_: list(m(x, h)), [x, h0, *m.parameters()])
 
 
 def test_stages_are_named_for_pictures():
