@@ -492,5 +492,6 @@ def test_every_function_of_the_package_has_a_case(data):
             defined.add(cls.op)
         todo += cls.__subclasses__()
     assert {"add", "lstm_cell", "select"} <= defined  # the search itself works
-    elsewhere = {"cast": "test_autograd.py", "cross_entropy": "test_functional.py"}
+    elsewhere = {"cast": "test_autograd.py", "cross_entropy": "test_functional.py",
+                 "recurrent_layer": "test_fused_sequence.py"}  # (first order only: it refuses create_graph)
     assert defined - reached - set(elsewhere) == set()
