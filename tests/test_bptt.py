@@ -473,7 +473,7 @@ def test_a_slip_in_the_lower_layer_is_located_at_layer_1(float64):
     from tinygrad_seq.bptt import stacked
 
     def no_tanh_derivative(dstate, cache):
-        x, h_prev, h, p, _ = cache
+        x, h_prev, p = cache["x"], cache["h_prev"], cache["p"]
         da = dstate[0]  # wrong: should be dstate[0] * (1 − h²)
         return (da @ p["W"].T,), da @ p["U"].T, {"U": x.T @ da, "W": h_prev.T @ da, "b": da.sum(0)}, {"a": da}
 

@@ -160,7 +160,7 @@ def test_lstm_graph_reads_layer_direction_step_gate():
         assert (f"LSTM/l1_reverse/t=0/{gate}", gate) in by_place
     assert ("LSTM/l0/t=3/c", "c") in by_place and ("LSTM/l0/t=3/h", "h") in by_place
     assert ("LSTM/l1", "x_proj") in by_place  # the projection of all steps, made once per layer
-    assert ("LSTM/l1/t=2", "x_proj[2]") in by_place  # and its step t, read inside the step's scope
+    assert ("LSTM/l1/t=2", "x_proj(t)") in by_place  # and its step t, read inside the step's scope
     forget = next(t for t in graph_of(out) if t.name == "forget_gate" and t.scope == "LSTM/l0/t=3/forget_gate")
     assert forget.op == "sigmoid"
 

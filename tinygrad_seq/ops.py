@@ -579,8 +579,11 @@ class Stack(Function):
 class TimeSteps:
     """Read a (T, ...) tensor one time step at a time, with a backward pass linear in T.
 
-        steps = TimeSteps(x_proj)      # one "unbind" node, named "x_proj[t]"
-        x_t = steps[t]                 # one "select" node named "x_proj[3]", made in the scope in force (t=3)
+        steps = TimeSteps(x_proj)      # one "unbind" node, named "x_proj by step"
+        x_t = steps[t]                 # one "select" node named "x_proj(t)", made in the scope in force (t=3)
+
+    The step's node is named ``x_proj(t)``, not ``x_proj[3]``: the scope it is made in says which
+    step it is, and a Python index (from 0) inside a step drawn as t = 4 (from 1) would only confuse.
 
     Why not ``x_proj[t]``?  The backward of ``x[t]`` returns a gradient of the
     full (T, ...) shape that is zero except at step t, and the T such arrays
@@ -594,7 +597,7 @@ class TimeSteps:
         self._collector = _Collector()
         self.name = name or x.name or "x"
         self.handle = Unbind.apply(x, collector=self._collector)
-        self.handle.name = f"{self.name}[t]"
+        self.handle.name = f"{self.name} by step"
         self.length = x.shape[0]
 
     def __len__(self):
@@ -604,7 +607,7 @@ class TimeSteps:
         if not 0 <= t < self.length:
             raise IndexError(f"time step {t} out of range for a sequence of length {self.length}")
         x_t = Select.apply(self.handle, t=t, collector=self._collector)
-        x_t.name = f"{self.name}[{t}]"
+        x_t.name = f"{self.name}(t)"
         return x_t
 
 

@@ -260,7 +260,7 @@ assert w_checks and all(abs(f.autodiff - f.numeric) < 1e-8 < abs(f.analytic - f.
 
 # %%
 def my_lstm_step_backward(dstate, cache, slip=None):
-    """dstate = (∇h(t) L, the part of ∇c(t) L from step t+1) → (∇h(t−1), ∇c(t−1)) via this step, ∇x, ∇θ, gates."""
+    """dstate = (∇h(t) L, the part of ∇c(t) L from step t+1) → (∇h(t−1), ∇c(t−1)) via this step, ∇x, ∇θ, the gates and "cell": ∇c(t) L."""
     dh, dc = dstate
     x, h_prev, c_prev, p = cache["x"], cache["h_prev"], cache["c_prev"], cache["p"]
     i, f, g, o, tc = cache["i"], cache["f"], cache["g"], cache["o"], cache["tc"]
@@ -272,7 +272,7 @@ def my_lstm_step_backward(dstate, cache, slip=None):
     da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # PyTorch's gate order: i, f, g, o
     dc_prev = dc if slip == "highway" else dc * f
     dp = {"U": x.T @ da, "W": h_prev.T @ da, "b": da.sum(axis=0)}
-    return (da @ p["W"].T, dc_prev), da @ p["U"].T, dp, {"i": da_i, "f": da_f, "g": da_g, "o": da_o, "c": dc}
+    return (da @ p["W"].T, dc_prev), da @ p["U"].T, dp, {"i": da_i, "f": da_f, "g": da_g, "o": da_o, "cell": dc}
 
 
 tg.manual_seed(1)

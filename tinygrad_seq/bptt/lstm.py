@@ -76,7 +76,8 @@ def lstm_step_backward(dh, dc, cache):
     dh: ∇h(t) L (N, H); dc: the part of ∇c(t) L coming back from step t+1 (N, H).
     Returns dx (N, D), dh_prev (N, H), dc_prev (N, H) (the parts of ∇h(t−1) L,
     ∇c(t−1) L that go through this step), dp (this step's share of ∇U, ∇W, ∇b
-    [, ∇p_i, ∇p_f, ∇p_o]) and dlocal: ∇ of each gate's pre-activation and 'c', the total ∇c(t) L.
+    [, ∇p_i, ∇p_f, ∇p_o]) and dlocal: ∇ of each gate's pre-activation and 'cell', the total ∇c(t) L
+    (not 'c': in the parameter dicts 'c' is the readout bias of o(t) = h(t) V + c).
     """
     x, h_prev, c_prev, p = cache["x"], cache["h_prev"], cache["c_prev"], cache["p"]
     i, f, g, o, c, tc = (cache[k] for k in ("i", "f", "g", "o", "c", "tc"))
@@ -105,7 +106,7 @@ def lstm_step_backward(dh, dc, cache):
         if not coupled:
             dc_prev = dc_prev + da_f * p["p_f"]
             dp["p_f"] = (da_f * c_prev).sum(axis=0)
-    return da @ p["U"].T, da @ p["W"].T, dc_prev, dp, dict(gates, c=dc)
+    return da @ p["U"].T, da @ p["W"].T, dc_prev, dp, dict(gates, cell=dc)
 
 
 def cell(peephole: bool = False, coupled: bool = False) -> Cell:

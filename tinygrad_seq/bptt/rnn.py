@@ -76,7 +76,7 @@ def rnn_step_forward(x, h_prev, p, nonlinearity="tanh"):
     """
     a = x @ p["U"] + h_prev @ p["W"] + p["b"]
     h = phi(a, nonlinearity)
-    return h, (x, h_prev, h, p, nonlinearity)
+    return h, dict(x=x, h_prev=h_prev, h=h, p=p, nonlinearity=nonlinearity)
 
 
 def rnn_step_backward(dh, cache):
@@ -85,7 +85,7 @@ def rnn_step_backward(dh, cache):
     Returns dx: (N, D), dh_prev: (N, H) (the part of ∇h(t−1) L that goes through
     h(t)), dp: {'U', 'W', 'b'}, da: (N, H).
     """
-    x, h_prev, h, p, nonlinearity = cache
+    x, h_prev, h, p, nonlinearity = (cache[k] for k in ("x", "h_prev", "h", "p", "nonlinearity"))
     da = dh * dphi(h, nonlinearity)
     dp = {"U": x.T @ da, "W": h_prev.T @ da, "b": da.sum(axis=0)}
     return da @ p["U"].T, da @ p["W"].T, dp, da

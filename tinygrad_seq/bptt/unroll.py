@@ -40,7 +40,7 @@ class Cell:
 
     ``state`` is ``(h,)`` or ``(h, c)``; ``dp`` maps parameter names to this
     step's share of their gradient; ``dlocal`` maps each gate to ∂L/∂(its
-    pre-activation) at this step, (N, H), and for the LSTM 'c' to the total ∇c(t) L.
+    pre-activation) at this step, (N, H), and for the LSTM 'cell' to the total ∇c(t) L.
     """
 
     kind: str  # key into notation.GATES: 'rnn', 'lstm', 'gru', 'lstm_coupled'
@@ -225,7 +225,7 @@ def through_time(step_backward: Callable, steps: list, state0: tuple, dh_direct:
         for k, v in dp.items():
             grads[k] = grads[k] + v if k in grads else v
         for g, v in dlocal.items():
-            if g == "c":  # the LSTM's total ∇c(t) L, known only inside the step
+            if g == "cell":  # the LSTM's total ∇c(t) L, known only inside the step
                 dcell[t] = v
             else:
                 gates.setdefault(g, np.zeros_like(dh_direct))[t] = v
