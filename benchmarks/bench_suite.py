@@ -6,7 +6,7 @@ Every workload is forward + backward, float32, the same shapes and threads for a
     W2  vanilla-RNN char-LM step, op by op: vocabulary 65, hidden 256, batch 32, T 64, cross-entropy
     W3  the same with an LSTM op by op; and nn.LSTM / nn.GRU / nn.RNN (65 → 256, T 64, B 32) as layers
     W4  one causal self-attention block + a 65-way cross-entropy (B 16, T 128, d 128)
-    W5  peak memory of W3's nn.LSTM at T = 64 and 512 (tracemalloc; with and without checkpointing)
+    W5  peak memory of W3's nn.LSTM char-LM step at T = 64 and 512 (tracemalloc; with and without checkpointing)
     W6  a hidden-8 RNN unrolled 20,000 steps
 
 Columns: ``ours`` (op by op through the engine), ``torch`` (eager, op by op, the same code), ``ours.nn`` and
@@ -275,21 +275,24 @@ def lstm_layer_numpy(x, model):
     return dA2.T @ x.reshape(T * B, D), dA2.T @ Hs[:-1].reshape(T * B, H), dA2.sum(0), dA2 @ W_ih
 
 
-def w5_memory(Ts, B, D, H, repeats):
-    return {f"T={T}": w5_row(T, B, D, H, repeats) for T in Ts}
+def w5_memory(Ts, B, V, H, repeats):
+    return {f"T={T}": w5_row(T, B, V, H, repeats) for T in Ts}
 
 
-def w5_row(T, B, D, H, repeats):
-    x = rand(np.random.default_rng(0), T, B, D)
+def w5_row(T, B, V, H, repeats):
+    """W3's nn.LSTM char-LM step (readout and cross-entropy included) at length T: peak bytes and time."""
+    onehot, targets, params = charlm_data(T, B, V, H, 4)
     k = max(1, int(round(np.sqrt(T))))
-    full = nn.LSTM(D, H, cell="sequence")
-    ck = nn.LSTM(D, H, cell="sequence", grad_checkpoint_every=k)
+    full = nn.LSTM(V, H, cell="sequence")
+    ck = nn.LSTM(V, H, cell="sequence", grad_checkpoint_every=k)
     ck.load_state_dict(full.state_dict())
-    row = {"ours.nn": peak_bytes(lambda: layer_step(full, tg.tensor(x))),
-           f"ours.nn checkpoint k={k}": peak_bytes(lambda: layer_step(ck, tg.tensor(x))),
-           "numpy": peak_bytes(lambda: lstm_layer_numpy(x, full))}
-    times = interleaved({"full": lambda: layer_step(full, tg.tensor(x)),
-                         "checkpoint": lambda: layer_step(ck, tg.tensor(x))}, repeats)
+    head = nn.Linear(H, V)
+    step = {"full": lambda: charlm_fused(tg, "lstm", onehot, targets, full, head),
+            "checkpoint": lambda: charlm_fused(tg, "lstm", onehot, targets, ck, head)}
+    row = {"ours.nn": peak_bytes(step["full"]),
+           f"ours.nn checkpoint k={k}": peak_bytes(step["checkpoint"]),
+           "numpy": peak_bytes(lambda: charlm_numpy("lstm", onehot, targets, params))}
+    times = interleaved(step, repeats)
     row["checkpoint time / full time"] = times["checkpoint"] / times["full"]
     return row
 

@@ -69,6 +69,7 @@ CASES = {
     "matmul_mm": (lambda L, F, a, b: L.matmul(a, b), [randn(3, 4), randn(4, 5)]),
     "matmul_batched": (lambda L, F, a, b: a @ b, [randn(2, 3, 4), randn(2, 4, 5)]),
     "matmul_broadcast_batch": (lambda L, F, a, b: a @ b, [randn(2, 1, 3, 4), randn(5, 4, 2)]),
+    "matmul_shared_weight": (lambda L, F, a, b: (a @ b, a.transpose(0, 1) @ b), [randn(2, 3, 4), randn(4, 5)]),
     "matmul_vector_batched": (lambda L, F, a, b: (a @ b, b.transpose(-1, -2) @ a), [randn(4), randn(2, 4, 3)]),
     "matmul_batched_vector": (lambda L, F, a, b: a @ b, [randn(2, 3, 4), randn(4)]),
     "matmul_constant_weight": (lambda L, F, a: const(L, np.ones((2, 3)) * 0.5) @ a, [randn(3, 4)]),

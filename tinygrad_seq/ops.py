@@ -209,7 +209,14 @@ class MatMul(Function):
 
     def backward(self, g, x, y, z):
         need_x, need_y = self.needs_input_grad  # x W with x the data: only W's product is worth computing
-        return (g @ y.swapaxes(-1, -2) if need_x else None, x.swapaxes(-1, -2) @ g if need_y else None)
+        gx = g @ y.swapaxes(-1, -2) if need_x else None
+        if not need_y:
+            return gx, None
+        if y.ndim == 2 and x.ndim > 2:
+            # one W for a whole (T, B, K) batch: Xᵀ G over all T·B rows as one product, instead of
+            # T (K, N) products in a (T, K, N) temporary that unbroadcast would then sum
+            return gx, x.reshape(-1, x.shape[-1]).swapaxes(-1, -2) @ g.reshape(-1, g.shape[-1])
+        return gx, x.swapaxes(-1, -2) @ g
 
 
 # --------------------------------------------------------------------------- elementwise functions
