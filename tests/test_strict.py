@@ -70,6 +70,47 @@ def test_anomaly_names_an_input_that_already_held_the_nan():
         lstm(x)  # the first index is the time step
 
 
+def overflowing(mode, cell):
+    """A layer whose recurrent product W_hh h(t−1) overflows float32 at step t=2 (h(1) = 0 from h(0) = 0)."""
+    m = getattr(nn, mode)(2, 3, cell=cell)
+    with tg.no_grad():
+        for p in m.parameters():
+            p.data[...] = 0
+        m.weight_hh_l0.data[...] = 3e38  # h(t−1) W_hhᵀ = inf as soon as h(t−1) is not small
+        if mode == "GRU":
+            m.bias_ih_l0.data[6:] = 30.0  # n = tanh(30) = 1, z = σ(0) = ½: h(1) = ½ (1 + h(0)) > 0
+        else:
+            m.bias_ih_l0.data[...] = 30.0  # every gate open: h(1) = tanh(1)·σ(30) > 0, a(2) overflows
+    return m
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("cell", ["composite", "fused", "sequence"])
+def test_every_cell_reports_the_inf_inside_its_step(mode, cell):
+    # a fused cell computes inside what the composite cell checks op by op; a saturated gate (σ(inf) = 1)
+    # would turn the Inf into a finite output and hide it, so the fused cells check their pre-activations
+    x = tg.ones(4, 1, 2)
+    with tg.no_grad():
+        out, _ = overflowing(mode, cell)(x)
+    assert np.isfinite(out.data).all()  # all that a check of the cell's outputs alone would have seen
+    where = rf"^(NaN|Inf) first produced by .* in {mode}/l0/t=1$"
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match=where):
+        overflowing(mode, cell)(x)  # step t=1 (the scopes of nn layers count from 0, as PyTorch indexes)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_a_sequence_layer_names_the_step_in_its_own_order_when_reversed():
+    m = nn.LSTM(2, 3, cell="sequence", bidirectional=True)
+    with tg.no_grad():
+        for p in m.parameters():
+            p.data[...] = 0
+        m.weight_hh_l0_reverse.data[...] = 3e38
+        m.bias_ih_l0_reverse.data[...] = 30.0
+    with tg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"in LSTM/l0_reverse/t=3$"):
+        m(tg.ones(5, 1, 2))  # the reverse direction starts at t=4: its second step is t=3
+
+
 def test_anomaly_checks_the_given_gradient_and_hooks():
     x = tg.tensor([1.0, 2.0], requires_grad=True, name="x")
     with tg.detect_anomaly(), pytest.raises(FloatingPointError, match="gradient given to backward"):

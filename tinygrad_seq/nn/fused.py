@@ -35,8 +35,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import check_finite, located, state
 from ..ops import Select, concat, sigmoid, tanh  # helpers that take arrays or Tensors, as every rule does
 from ..tensor import Function, Tensor
+
+
+def inside(value, what: str, op: str, step: int | None = None):
+    """``value``, checked under ``detect_anomaly`` as the ops of a composite cell would check it.
+
+    A fused cell computes inside what a composite cell computes op by op.  An Inf in a pre-activation
+    becomes a finite output once a gate saturates (σ(∞) = 1), so checking only the cell's output would
+    hide what the composite cell reports; each fused cell checks its pre-activations with this.
+    """
+    if state.anomaly:
+        where = state.scope if step is None else "/".join(filter(None, (state.scope, f"t={step}")))
+        check_finite(value, f"{what} inside {located(op, where)}")
+    return value
+
 
 # --------------------------------------------------------------------------- the fused cells
 
@@ -53,7 +68,7 @@ class RNNStep(Function):
 
     def forward(self, x_proj, h, w_hh, nonlinearity):
         self.nonlinearity = nonlinearity
-        a = x_proj + h @ w_hh.T
+        a = inside(x_proj + h @ w_hh.T, "the pre-activation x_proj(t) + W_hh h(t−1)", self.op)
         if nonlinearity == "tanh":
             return np.tanh(a)
         self.mask = a > 0
@@ -87,21 +102,22 @@ class LSTMStep(Function):
     op = "lstm_cell"
 
     def forward(self, x_proj, h, c, w_hh):
-        i, f, g, o = self.gates(x_proj, h, w_hh)
+        a = inside(x_proj + h @ w_hh.T, "the gate pre-activations x_proj(t) + W_hh h(t−1)", self.op)
+        i, f, g, o = self.split(a)
         c_new = f * c + i * g
         tc = np.tanh(c_new)
         self.saved = i, f, g, o, tc
         return np.stack([o * tc, c_new])
 
     @staticmethod
-    def gates(x_proj, h, w_hh):
-        a = x_proj + h @ w_hh.T
+    def split(a):
+        """The four gates from their stacked pre-activations a (B, 4H)."""
         n = a.shape[-1] // 4
         return sigmoid(a[:, :n]), sigmoid(a[:, n:2 * n]), tanh(a[:, 2 * n:3 * n]), sigmoid(a[:, 3 * n:])
 
     def backward(self, grad, x_proj, h, c, w_hh, out):
         if isinstance(grad, Tensor):  # create_graph: recompute the gates as functions of the inputs
-            i, f, g, o = self.gates(x_proj, h, w_hh)
+            i, f, g, o = self.split(x_proj + h @ w_hh.T)
             tc = tanh(f * c + i * g)
         else:
             i, f, g, o, tc = self.saved
@@ -137,10 +153,10 @@ class GRUStep(Function):
         if b_hh is not None:
             s = s + b_hh
         k = s.shape[-1] // 3
-        r = sigmoid(x_proj[:, :k] + s[:, :k])
-        z = sigmoid(x_proj[:, k:2 * k] + s[:, k:2 * k])
+        a_rz = inside(x_proj[:, :2 * k] + s[:, :2 * k], "the r, z pre-activations", "gru_cell")
+        r, z = sigmoid(a_rz[:, :k]), sigmoid(a_rz[:, k:])
         s_n = s[:, 2 * k:]
-        return r, z, tanh(x_proj[:, 2 * k:] + r * s_n), s_n
+        return r, z, tanh(inside(x_proj[:, 2 * k:] + r * s_n, "the candidate's pre-activation", "gru_cell")), s_n
 
     def backward(self, g, x_proj, h, w_hh, b_hh, out):
         if isinstance(g, Tensor):
@@ -241,7 +257,11 @@ class RecurrentLayer(Function):
         self.states = []  # the state entering each segment (all a backward needs to recompute it)
         for a, b in self.segments:
             self.states.append((np.array(h, dtype), None if c is None else np.array(c, dtype)))
+            if state.anomaly:  # the kernel checks each step's pre-activations, naming the step as t=…
+                kernel.check = lambda t, value, a=a: inside(value, "the pre-activations", self.op,
+                                                            T - 1 - (a + t) if reverse else a + t)
             h, c = self._forward_segment(a, b, h, c, w_ih, w_hh, out[a:b])
+        kernel.check = None  # a backward recomputes segments unchecked: the forward checked them
         self.loaded = len(self.segments) - 1  # the segment whose gates are in the kernel's arrays now
         parts.values = (out[::-1] if reverse else out, np.array(h), None if c is None else np.array(c))
         return np.zeros((), dtype)
@@ -252,6 +272,8 @@ class RecurrentLayer(Function):
         np.matmul(self.x[a:b].reshape(n * kernel.B, -1), w_ih.T, out=proj)
         if self.bias is not None:
             proj += self.bias
+        if kernel.check:
+            inside(proj, "the input projection X W_ihᵀ + b", self.op)
         return kernel.forward(n, h, c, w_hh.T, None if self.keep is None else self.keep[a:b],
                               None if self.keep is None else self.notkeep[a:b], out)
 
@@ -313,6 +335,7 @@ class _Kernel:
     """
 
     G = 1
+    check = None  # under detect_anomaly: check(t, pre-activations) for step t of the segment
 
     def __init__(self, k, B, H, dtype, nonlinearity, b_hh):
         self.B, self.H, self.dtype, self.nonlinearity, self.b_hh = B, H, dtype, nonlinearity, b_hh
@@ -355,6 +378,8 @@ class _RNNKernel(_Kernel):
             a = A[t]
             np.matmul(S[t], w_hhT, out=self.rec)
             a += self.rec
+            if self.check:
+                self.check(t, a)
             if self.nonlinearity == "tanh":
                 np.tanh(a, out=a)
             else:
@@ -401,6 +426,8 @@ class _LSTMKernel(_Kernel):
                 a = A[t]
                 np.matmul(S[t], w_hhT, out=self.rec)
                 a += self.rec
+                if self.check:
+                    self.check(t, a)
                 _sigmoid_(a[:, :2 * H])
                 np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
                 _sigmoid_(a[:, 3 * H:])
@@ -479,11 +506,15 @@ class _GRUKernel(_Kernel):
                 if self.b_hh is not None:
                     s += self.b_hh
                 a[:, :2 * H] += s[:, :2 * H]
+                if self.check:
+                    self.check(t, a[:, :2 * H])
                 _sigmoid_(a[:, :2 * H])  # r, z
                 r, z, cand = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
                 np.copyto(SN[t], s[:, 2 * H:])
                 np.multiply(r, SN[t], out=self.u)  # n = tanh(x_n + r ⊙ s_n)
                 cand += self.u
+                if self.check:
+                    self.check(t, cand)
                 np.tanh(cand, out=cand)
                 np.subtract(S[t], cand, out=S[t + 1])  # h(t) = n + z ⊙ (h(t−1) − n)
                 S[t + 1] *= z
