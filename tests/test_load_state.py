@@ -6,6 +6,7 @@ TGS_FUZZ=N runs the fuzz tests with N examples each (the default is small, for C
 
 import io
 import os
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -188,6 +189,47 @@ def test_a_member_declaring_8_tib_is_corrupt_without_allocating(tmp_path):
     _write_zip(path, members)
     with pytest.raises(CheckpointError, match=r"corrupt: member 'model/0.weight' declares shape .* but holds 16"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("expect", [_model, lambda: _model().state_dict(), lambda: lambda config: _model(),
+                                    lambda: {k: v.shape for k, v in _model().state_dict().items()}],
+                         ids=["module", "state-dict", "function-of-config", "shapes"])
+def test_a_weight_larger_than_the_expected_model_is_refused_before_it_is_read(tmp_path, expect):
+    path = tmp_path / "c.npz"
+    _saved(path)
+    members = _members(path)
+    members["model/0.weight"] = np.random.default_rng(0).standard_normal((2, 30_000)).astype(np.float32)
+    _write_zip(path, members)  # an honest file, of a model 10,000 times larger
+    assert load_checkpoint(path).model["0.weight"].shape == (2, 30_000)  # without expect: read, refused later
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"'0.weight' is saved with shape \(2, 30000\), the model's is "
+                                                  r"\(2, 3\)"):
+            load_checkpoint(path, expect=expect())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000  # refused from its .npy header: the 240 kB array was never allocated
+
+
+def test_a_weight_the_expected_model_lacks_is_refused(tmp_path):
+    path = tmp_path / "c.npz"
+    _saved(path)
+    with pytest.raises(CheckpointError, match=r"it has a weight '1.weight' that the model does not"):
+        load_checkpoint(path, expect=nn.Sequential(nn.Linear(3, 2)))
+    assert load_checkpoint(path, expect=_model()).model["0.weight"].shape == (2, 3)  # the right model loads
+
+
+def test_a_char_lm_checkpoint_is_checked_against_the_model_its_config_describes(tmp_path):
+    from tinygrad_seq.lm import CharLM, load_charlm
+    model = CharLM(vocab_size=4, hidden_size=8)
+    path = tmp_path / "lm.npz"
+    save_checkpoint(path, model=model, vocab=tg.data.Vocab(list("abcd")), config={"charlm": model.config})
+    members = _members(path)
+    members["model/head.weight"] = np.zeros((4, 80_000), np.float32)  # the config says (4, 8)
+    _write_zip(path, members)
+    with pytest.raises(CheckpointError, match=r"'head.weight' is saved with shape \(4, 80000\), the model's is \(4, "):
+        load_charlm(path)
 
 
 def test_a_zip_bomb_is_refused_before_inflating(tmp_path):

@@ -361,13 +361,18 @@ MAX_INFLATION = 100
 _SLACK = 1 << 16  # tiny members (a scalar, a short string) may compress well
 
 
-def load_checkpoint(path) -> Checkpoint:
+def load_checkpoint(path, expect=None) -> Checkpoint:
     """Read a checkpoint written by ``save_checkpoint``; ``CheckpointError`` if it cannot be.
 
     Before any array is read, each member's declared size (its ``.npy`` header: shape and dtype)
     is checked against the bytes the zip actually holds, and no member may inflate more than
     ``MAX_INFLATION`` times: a damaged or hostile file is refused in one line, without first
     allocating the memory it asks for.
+
+    ``expect`` (optional) is the model the weights are for: a Module, a ``{name: shape}`` dict,
+    or a function of the checkpoint's ``config`` returning either (read first, from the small
+    JSON header).  Every saved weight's declared shape is then checked against it, also before
+    any array is read.
     """
     name = os.fspath(path)
     try:
@@ -378,7 +383,7 @@ def load_checkpoint(path) -> Checkpoint:
             if not magic.startswith(b"PK\x03\x04"):  # np.load would call it a pickle
                 raise CheckpointError(f"checkpoint {name!r} is corrupt or not a .npz file (it does not start as a zip)")
             f.seek(0)
-            arrays = _read_members(name, f)
+            arrays = _read_members(name, f, expect)
     except CheckpointError:
         raise
     except FileNotFoundError:
@@ -421,8 +426,9 @@ def load_checkpoint(path) -> Checkpoint:
         raise CheckpointError(f"checkpoint {name!r} is damaged: its contents do not parse ({_one_line(e)})") from None
 
 
-def _read_members(name, f) -> dict:
-    """Every ``.npy`` member of the zip in ``f`` by name (without ``.npy``), after checking its declared size."""
+def _read_members(name, f, expect=None) -> dict:
+    """Every ``.npy`` member of the zip in ``f`` by name (without ``.npy``), after checking its declared size
+    (and, with ``expect``, each weight's declared shape: see ``load_checkpoint``)."""
     disk = os.fstat(f.fileno()).st_size
     with zipfile.ZipFile(f) as zf:
         infos = zf.infolist()
@@ -446,7 +452,7 @@ def _read_members(name, f) -> dict:
             keys[key] = info
         if _HEADER not in keys:
             raise CheckpointError(f"{name!r} is not a tinygrad_seq checkpoint (no {_HEADER!r} entry)")
-        arrays = {}
+        shapes = {}
         for key, info in keys.items():
             with zf.open(info) as m:
                 version = np.lib.format.read_magic(m)
@@ -464,11 +470,46 @@ def _read_members(name, f) -> dict:
                         f"checkpoint {name!r} is corrupt: member {key!r} declares shape {shape} of {dtype} "
                         f"({declared:,} bytes) but holds {held:,} bytes"
                     )
-            with zf.open(info) as m:  # read for real, now that its size is known to be what the file holds
-                arrays[key] = np.lib.format.read_array(m, allow_pickle=False)
-                if m.read(1):
-                    raise CheckpointError(f"checkpoint {name!r} is corrupt: member {key!r} has trailing bytes")
+                shapes[key] = shape
+        # read for real, now that every size is known to be what the file holds: the JSON header first
+        arrays = {_HEADER: _read_array(name, zf, _HEADER, keys[_HEADER])}
+        if expect is not None:
+            _check_expected_shapes(name, shapes, expect, arrays[_HEADER])
+        for key, info in keys.items():
+            if key != _HEADER:
+                arrays[key] = _read_array(name, zf, key, info)
     return arrays
+
+
+def _read_array(name, zf, key, info):
+    with zf.open(info) as m:
+        array = np.lib.format.read_array(m, allow_pickle=False)
+        if m.read(1):
+            raise CheckpointError(f"checkpoint {name!r} is corrupt: member {key!r} has trailing bytes")
+    return array
+
+
+def _check_expected_shapes(name, shapes, expect, header):
+    """Refuse a saved weight whose declared shape is not the expected model's (``expect``: see load_checkpoint)."""
+    if callable(expect) and not hasattr(expect, "state_dict"):
+        try:
+            config = json.loads(str(header))["tree"]["config"]
+            expect = expect(config)
+        except (KeyError, TypeError, ValueError):  # a config that does not describe a model: load_checkpoint's
+            return  # own checks (and the caller's) say what is wrong with it
+    if hasattr(expect, "state_dict"):
+        expect = expect.state_dict()
+    want = {k: tuple(v.shape) if hasattr(v, "shape") else tuple(v) for k, v in expect.items()}  # arrays or shapes
+    for key, shape in shapes.items():
+        if not key.startswith("model/"):
+            continue
+        param = key[len("model/"):]
+        if param not in want:
+            raise CheckpointError(f"checkpoint {name!r} does not fit this model: it has a weight {param!r} "
+                                  "that the model does not")
+        if tuple(shape) != want[param]:
+            raise CheckpointError(f"checkpoint {name!r} does not fit this model: {param!r} is saved with shape "
+                                  f"{tuple(shape)}, the model's is {want[param]}")
 
 
 def _one_line(e) -> str:

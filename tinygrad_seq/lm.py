@@ -213,13 +213,18 @@ def hello_example():
     return vocab, ids[None, :-1], ids[None, 1:]
 
 
+def charlm_of_config(config: dict) -> CharLM:
+    """The (untrained) model a char-LM checkpoint's ``config`` describes: what its weights must fit."""
+    return CharLM.from_config(config["charlm"])
+
+
 def load_charlm(path):
     """``(model, vocab, checkpoint)`` from a checkpoint written while training a ``CharLM``.
 
     Raises ``CheckpointError`` if the file is missing, corrupt, or not a
     character-model checkpoint.
     """
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, expect=charlm_of_config)
     config = ckpt.config.get("charlm")
     if not isinstance(config, dict) or ckpt.vocab is None:
         raise CheckpointError(f"checkpoint {ckpt.path!r} was not saved from a character language model")

@@ -61,7 +61,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .creation import cat, default_rng, manual_seed
 from .data import StreamBatches, TextFileError, Vocab, split_tail
 from .functional import cross_entropy
-from .lm import MODELS, CharLM, evaluate
+from .lm import MODELS, CharLM, charlm_of_config, evaluate
 from .tensor import Tensor
 
 __all__ = [
@@ -422,7 +422,7 @@ class Trainer:
         ``changes`` sets those (``steps=4000`` to train further).  A checkpoint
         of another model, run or text raises ``CheckpointError``.
         """
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path, expect=charlm_of_config)
         saved = ckpt.config.get("run")
         if not isinstance(saved, dict) or "charlm" not in ckpt.config or ckpt.vocab is None:
             raise CheckpointError(f"checkpoint {ckpt.path!r} was not written by a char-LM Trainer")
