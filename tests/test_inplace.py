@@ -2,10 +2,15 @@
 
 Each case of the probes that once gave a silently wrong gradient is here, with the
 true gradient in a comment, and the PyTorch idioms that must keep working.
+
+TGS_FUZZ=N runs the property test with N examples (the default is small, for CI).
 """
+
+import os
 
 import numpy as np
 import pytest
+from conftest import FAST
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +19,7 @@ from tinygrad_seq import functional as F
 from tinygrad_seq import nn
 
 MODIFIED = "modified in place"
+EXAMPLES = int(os.environ.get("TGS_FUZZ", 15 if FAST else 40))
 
 
 def leaf(values):
@@ -169,7 +175,7 @@ def _edit(how, t):
             t[0] = 0.5
 
 
-@settings(max_examples=40 if not __import__("os").environ.get("TGS_FAST") else 15, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(kind=st.sampled_from(["mlp", "lstm", "attention"]), how=st.sampled_from(EDITS), which=st.integers(0, 3),
        seed=st.integers(0, 2**16))
 def test_random_in_place_edits_give_the_right_gradient_or_an_error(kind, how, which, seed):
