@@ -75,6 +75,11 @@ def _has_numpy_float64(data):
 
 # --------------------------------------------------------------------------- version counters; .data reports writes
 
+# The version counter of values never written in place nor viewed: one immutable (0,) for all such tensors.
+# A tensor gets a list of its own (``Tensor._own_counter``) on its first in-place write or view: most tensors
+# never need one, and a list per tensor would be one more object per op for Python's garbage collector to walk.
+UNWRITTEN = (0,)
+
 
 class TrackedArray(np.ndarray):
     """The numpy array ``Tensor.data`` hands out: a plain view of the tensor's values that reports writes.
@@ -249,10 +254,10 @@ class Function:
         t._scope = scope_path
         t._retains_grad = t._used = False
         # a view (x.reshape, x[0]) shares the values of its input, so it shares the input's version counter
-        t._counter = inputs[0]._counter if cls.view and np.may_share_memory(out, arrays[0]) else [0]
+        t._counter = inputs[0]._own_counter() if cls.view and np.may_share_memory(out, arrays[0]) else UNWRITTEN
         if parents:
             fn.inputs = inputs
-            fn.parents = tuple(parents)
+            fn.parents = inputs if len(parents) == len(inputs) else tuple(parents)  # (one tuple less to keep)
             # Version counters only ever grow, so their sum is unchanged exactly when nothing that backward
             # reads (the inputs, the output) was modified in place: one int per op, checked in saved_inputs.
             fn.version = version + t._counter[0]
@@ -386,7 +391,7 @@ class Tensor:
         self._grad = self._ctx = self._hooks = self._tracked = None
         self.name = name
         self._scope = state.scope
-        self._counter = [0]  # the version counter, shared with every tensor that views the same values
+        self._counter = UNWRITTEN  # the version counter, shared with every tensor that views the same values
         self._used = self._retains_grad = False
 
     @classmethod
@@ -403,7 +408,7 @@ class Tensor:
         view = self._tracked
         if view is None:
             view = self._tracked = self._data.view(TrackedArray)
-            view._counter = self._counter
+            view._counter = self._own_counter()
         return view
 
     @data.setter
@@ -413,7 +418,7 @@ class Tensor:
         arr = _as_array(value, None)
         self._data = arr.copy() if np.may_share_memory(arr, np.asarray(value)) else arr
         self._tracked = None
-        self._counter[0] += 1  # backward must not read the new values for a graph built on the old ones
+        self._own_counter()[0] += 1  # backward must not read the new values for a graph built on the old ones
 
     @property
     def grad(self):
@@ -432,6 +437,12 @@ class Tensor:
     def _version(self) -> int:
         """How many times the values were changed in place (shared by the tensors that view them)."""
         return self._counter[0]
+
+    def _own_counter(self) -> list:
+        """This tensor's version counter as a list it may share and bump (made on the first write or view)."""
+        if self._counter is UNWRITTEN:
+            self._counter = [0]
+        return self._counter
 
     # ---- introspection (read by viz) ----
     @property
@@ -633,7 +644,7 @@ class Tensor:
     def detach(self):
         """The same values, cut from the graph (truncated BPTT cuts here); they share the version counter."""
         t = Tensor._wrap(self._data)
-        t._counter = self._counter
+        t._counter = self._own_counter()
         t.name = self.name
         return t
 
@@ -704,7 +715,7 @@ class Tensor:
         new = self._old_value(what).reshape(shape)
         self._data = new._data
         self._tracked = None
-        self._counter[0] += 1
+        self._own_counter()[0] += 1
         return self._becomes_output_of(new)
 
     def unsqueeze_(self, dim):
@@ -723,7 +734,7 @@ class Tensor:
             array_op(self._data)
         except (ValueError, TypeError) as e:  # read-only (an expand()ed view), or a float into an int tensor
             raise type(e)(f"{what} on a tensor of shape {self.shape}, dtype {self.dtype}: {e}") from None
-        self._counter[0] += 1
+        self._own_counter()[0] += 1
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -779,7 +790,7 @@ class Tensor:
         # x[i] += v runs as t = x[i]; t += v; x[i] = t: the += already wrote through the view t (and moved
         # the version counter they share), so the assignment only records the op; a second write would
         # move the counter again and make both ops refuse their backward
-        written = (isinstance(value, Tensor) and value._counter is self._counter
+        written = (isinstance(value, Tensor) and value._counter is self._counter and self._counter is not UNWRITTEN
                    and np.shares_memory(value._data, self._data) and np.array_equal(self._data[index], value._data))
         self._inplace("index assignment", lambda x: ops.SetItem.apply(x, value, index=index),
                       lambda d: d.__setitem__(index, _data(value)), value, in_place_already=written)
