@@ -14,7 +14,7 @@ tensors; ``gradcheck``), then ``functional``, ``nn``, ``optim``, ``data``,
 
 import numpy as np
 
-from . import functional
+from . import functional, memory  # noqa: F401  (memory: keeps freed array memory for reuse; see memory.py)
 from .autograd import (
     current_scope,
     detect_anomaly,
