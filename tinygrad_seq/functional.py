@@ -269,7 +269,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             check_float_mask(m, "attn_mask", located("scaled_dot_product_attention", state.scope))
             scores = scores + attn_mask
     with scope("softmax"):
-        weights = masked_softmax(scores, allowed, dim=-1)
+        if is_causal:  # every query keeps key 0: no row is all masked, so a plain softmax will do
+            weights = scores.masked_fill(~allowed, -np.inf).softmax(-1)
+        else:
+            weights = masked_softmax(scores, allowed, dim=-1)
         weights.name = "attn_weights"
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)

@@ -368,7 +368,8 @@ class Where(Function):
         return np.where(cond, x, y)
 
     def backward(self, g, x, y, z):
-        return g * self.cond, g * ~self.cond
+        need_x, need_y = self.needs_input_grad  # masked_fill: x is the constant fill value, no product for it
+        return g * self.cond if need_x else None, g * ~self.cond if need_y else None
 
 
 class Cast(Function):
