@@ -35,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads for both sides (default 1)")
+    p.add_argument("--cell", choices=["sequence", "fused", "composite"], default="sequence",
+                   help="how our LSTM runs (default: sequence, as training does)")
     return p.parse_args(argv)
 
 
@@ -86,7 +88,7 @@ def torch_evaluate(model, ids, batch_size, seq_len):
 def run(dtype, args, text):
     config = TrainConfig(model="lstm", hidden_size=args.hidden, num_layers=1, dtype=dtype, batch_size=args.batch,
                          seq_len=args.seq_len, optimizer="adam", lr=args.lr, clip=args.clip, steps=args.steps,
-                         eval_every=args.eval_every, seed=args.seed, cell="fused")
+                         eval_every=args.eval_every, seed=args.seed, cell=args.cell)
     ours = Trainer(config, text)
     theirs = TorchCharLM(len(ours.vocab), args.hidden, 1).to(getattr(torch, dtype))
     theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in ours.model.state_dict().items()})
