@@ -21,18 +21,16 @@ tgt_out (T, N) = w(1) … w(m) EOS, padded with PAD; ids 0, 1, 2 are PAD, BOS, E
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import functional as F
 from .autograd import no_grad
-from .creation import default_rng
 from .nn.attention import MovingAverageBaseline, reinforce_loss
 from .nn.seq2seq_attention import BOS, EOS, PAD
-from .optim import Adam, clip_grad_norm_
 from .tasks import Vocabulary, exact_match
+from .train import train_for
 
 __all__ = [
     "COLOURS", "SHAPES", "WordVocabulary", "Batch", "CaptionData", "ShapesTask", "train_captioning",
@@ -195,50 +193,32 @@ def train_captioning(model, data, steps=None, seconds=None, batch_size=32, lr=1e
     ``lr_schedule(step)`` scales the rate as in ``translation.train_translation``; ``log(step, loss)`` is
     called every 50 steps.  Returns {"steps", "seconds", "loss"} (the mean cross-entropy of the last 20 steps).
     """
-    if steps is None and seconds is None:
-        raise ValueError("train_captioning: give steps or seconds (the budget)")
     if credit not in ("word", "caption"):
         raise ValueError(f"train_captioning: credit must be 'word' or 'caption', got {credit!r}")
-    opt = Adam(model.parameters(), lr=lr)
     baselines = {}
-    rng = default_rng()
-    start, step, losses, epoch = time.perf_counter(), 0, [], 0
-    model.train()
-    while True:
-        for batch in data.batches(batch_size, seed=int(rng.integers(2**31)) + epoch):
-            if lr_schedule is not None:
-                for group in opt.param_groups:
-                    group["lr"] = lr * lr_schedule(step)
-            logits = model(batch.images, batch.tgt_in)
-            V = logits.shape[-1]
-            loss = F.cross_entropy(logits.reshape(-1, V), batch.tgt_out.reshape(-1), ignore_index=PAD)
-            objective = loss
-            if model.last_log_prob is not None:  # hard attention: the places were sampled
-                nll = _word_nll(logits, batch.tgt_out)  # (T, N)
-                taken = batch.tgt_out != PAD  # the steps each caption really has; padding's samples do not count
-                log_prob = model.last_log_prob * taken.T.astype(logits.dtype)  # (N, T)
-                if credit == "caption":
-                    cost = nll.sum(0)
-                    b = baselines.setdefault(0, MovingAverageBaseline(baseline_momentum)).update(cost)
-                    surrogate = reinforce_loss(log_prob, cost, b)
-                else:
-                    surrogate = 0
-                    for t in range(nll.shape[0]):
-                        b = baselines.setdefault(t, MovingAverageBaseline(baseline_momentum)).update(nll[t][taken[t]])
-                        surrogate = surrogate + reinforce_loss(log_prob[:, t], nll[t], b)
-                objective = loss + surrogate / taken.sum(0).mean()  # per word, as the cross-entropy
-            opt.zero_grad()
-            objective.backward()
-            clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            step += 1
-            losses.append(loss.item())
-            if log is not None and step % 50 == 0:
-                log(step, float(np.mean(losses[-50:])))
-            elapsed = time.perf_counter() - start
-            if (steps is not None and step >= steps) or (seconds is not None and elapsed >= seconds):
-                return {"steps": step, "seconds": elapsed, "loss": float(np.mean(losses[-20:]))}
-        epoch += 1
+
+    def objective(batch):
+        logits = model(batch.images, batch.tgt_in)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.tgt_out.reshape(-1), ignore_index=PAD)
+        if model.last_log_prob is None:  # soft attention (or none): backpropagation alone
+            return loss, loss
+        # hard attention: the places were sampled
+        nll = _word_nll(logits, batch.tgt_out)  # (T, N)
+        taken = batch.tgt_out != PAD  # the steps each caption really has; padding's samples do not count
+        log_prob = model.last_log_prob * taken.T.astype(logits.dtype)  # (N, T)
+        if credit == "caption":
+            cost = nll.sum(0)
+            b = baselines.setdefault(0, MovingAverageBaseline(baseline_momentum)).update(cost)
+            surrogate = reinforce_loss(log_prob, cost, b)
+        else:
+            surrogate = 0
+            for t in range(nll.shape[0]):
+                b = baselines.setdefault(t, MovingAverageBaseline(baseline_momentum)).update(nll[t][taken[t]])
+                surrogate = surrogate + reinforce_loss(log_prob[:, t], nll[t], b)
+        return loss, loss + surrogate / taken.sum(0).mean()  # per word, as the cross-entropy
+
+    return train_for(model, data, objective, steps, seconds, batch_size, lr, clip, log, lr_schedule,
+                     who="train_captioning")
 
 
 def evaluate_captioning(model, data, batch_size=256):

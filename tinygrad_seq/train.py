@@ -66,7 +66,7 @@ from .tensor import Tensor
 
 __all__ = [
     "Window", "tbptt_windows", "tbptt_step", "truncated_bptt", "detach_state",
-    "TrainConfig", "Trainer", "OPTIMIZERS",
+    "train_for", "TrainConfig", "Trainer", "OPTIMIZERS",
 ]
 
 
@@ -172,6 +172,46 @@ def truncated_bptt(forward, loss_fn, inputs, targets, k1: int, k2: int | None = 
         losses.append(float(loss.data))
         state = next_state
     return losses, state
+
+
+# --------------------------------------------------------------------------- a budget of steps or seconds
+
+
+def train_for(model, data, objective, steps=None, seconds=None, batch_size=32, lr=1e-2, clip=1.0, log=None,
+              lr_schedule=None, who="train_for"):
+    """Adam on ``objective(batch)`` over shuffled passes of ``data``, for ``steps`` updates or ``seconds``.
+
+    The loop of the translation and captioning tasks.  ``data.batches(batch_size, seed=...)`` gives one
+    shuffled pass (a new seed each pass, from ``tg.default_rng()``); ``objective(batch)`` returns
+    ``(loss, minimised)``: the cross-entropy to report and what backward runs on (the same tensor, or the
+    loss plus a REINFORCE surrogate).  Gradients are clipped to norm ``clip``; ``lr_schedule(step)`` scales
+    ``lr`` for update ``step`` (0, 1, ...); ``log(step, loss)`` is called every 50 steps.  Returns
+    {"steps", "seconds", "loss"}, the loss averaged over the last 20 steps.
+    """
+    if steps is None and seconds is None:
+        raise ValueError(f"{who}: give steps or seconds (the budget)")
+    opt = optim.Adam(model.parameters(), lr=lr)
+    rng = default_rng()
+    start, step, losses, epoch = time.perf_counter(), 0, [], 0
+    model.train()
+    while True:
+        for batch in data.batches(batch_size, seed=int(rng.integers(2**31)) + epoch):
+            if lr_schedule is not None:
+                for group in opt.param_groups:
+                    group["lr"] = lr * lr_schedule(step)
+            loss, minimised = objective(batch)
+            opt.zero_grad()
+            minimised.backward()
+            optim.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            step += 1
+            losses.append(loss.item())
+            if log is not None and step % 50 == 0:
+                log(step, float(np.mean(losses[-50:])))
+            elapsed = time.perf_counter() - start
+            if (steps is not None and step >= steps) or (seconds is not None and elapsed >= seconds):
+                return {"steps": step, "seconds": elapsed, "loss": float(np.mean(losses[-20:]))}
+        epoch += 1
 
 
 # --------------------------------------------------------------------------- the char-LM trainer

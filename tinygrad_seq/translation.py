@@ -10,15 +10,10 @@
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
-
 from . import functional as F
-from .creation import default_rng
 from .nn.seq2seq_attention import PAD
-from .optim import Adam, clip_grad_norm_
 from .tasks import exact_match
+from .train import train_for
 
 __all__ = ["train_translation", "evaluate_translation"]
 
@@ -44,29 +39,10 @@ def train_translation(model, data, steps=None, seconds=None, batch_size=32, lr=1
     ``lr_schedule(step)``, if given, is the factor of ``lr`` for update ``step`` (0, 1, ...): a warm-up,
     a decay to zero, ...; without it the rate stays ``lr``.
     """
-    if steps is None and seconds is None:
-        raise ValueError("train_translation: give steps or seconds (the budget)")
-    opt = Adam(model.parameters(), lr=lr)
-    rng = default_rng()
-    start, step, losses, epoch = time.perf_counter(), 0, [], 0
-    model.train()
-    while True:
-        for batch in data.batches(batch_size, seed=int(rng.integers(2**31)) + epoch):
-            if lr_schedule is not None:
-                for group in opt.param_groups:
-                    group["lr"] = lr * lr_schedule(step)
-            logits = model(batch.src, batch.src_lengths, batch.tgt_in)
-            V = logits.shape[-1]
-            loss = F.cross_entropy(logits.reshape(-1, V), batch.tgt_out.reshape(-1), ignore_index=PAD)
-            opt.zero_grad()
-            loss.backward()
-            clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            step += 1
-            losses.append(loss.item())
-            if log is not None and step % 50 == 0:
-                log(step, float(np.mean(losses[-50:])))
-            elapsed = time.perf_counter() - start
-            if (steps is not None and step >= steps) or (seconds is not None and elapsed >= seconds):
-                return {"steps": step, "seconds": elapsed, "loss": float(np.mean(losses[-20:]))}
-        epoch += 1
+    def objective(batch):
+        logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.tgt_out.reshape(-1), ignore_index=PAD)
+        return loss, loss
+
+    return train_for(model, data, objective, steps, seconds, batch_size, lr, clip, log, lr_schedule,
+                     who="train_translation")
