@@ -22,7 +22,7 @@ Side by side with the engine: this one-step rule is the backward of the fused
 cell ``tinygrad_seq.nn.fused.LSTMStep``, where δc is our total ∇c(t) L, δa our
 [∇a_i | ∇a_f | ∇a_g | ∇a_o], and w_hh = Wᵀ (so ``da @ w_hh`` is our ∇a Wᵀ).
 
-Variants (the recurrent issue's modules):
+Variants (as in ``nn.variants``: PeepholeLSTM, CoupledLSTM):
 
 * **peephole** (Gers & Schmidhuber 2000): the gates also look at the cell,
   through diagonal weights p_i, p_f, p_o of shape (H,):
