@@ -48,11 +48,10 @@ def _steps_axis(axis, initial_state=False):
 
 
 def _heatmap_steps(axis, T):
-    """Ticks of a heatmap whose columns (or rows) are steps 1 … T, drawn with extent (0.5, T + 0.5)."""
-    ticks = list(range(1, T + 1)) if T <= 12 else [int(t) for t in MaxNLocator(integer=True, nbins=8)
-                                                       .tick_values(1, T) if 1 <= t <= T]
-    if T > 12 and ticks[0] != 1:
-        ticks.insert(0, 1)
+    """Ticks of a heatmap whose columns (or rows) are steps 1 … T, drawn with extent (0.5, T + 0.5): every
+    step up to 8 of them, else t = 1 and every k-th step (at most 7 labels, which fit a narrow panel)."""
+    k = max(1, math.ceil(T / 6)) if T > 8 else 1
+    ticks = sorted({1, *range(k, T + 1, k)})
     axis.set_ticks(ticks, [str(t) for t in ticks])
 
 
