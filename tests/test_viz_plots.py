@@ -167,6 +167,10 @@ def test_gradient_flow_numbers_the_steps_from_one():
         ticks = numbers_on(tick_labels(ax.xaxis))
         assert ticks and min(ticks) >= 1 and all(t == int(t) for t in ticks), ticks
         assert "t" in ax.get_xlabel() and "1 … T" in ax.get_xlabel()
+    # a long unroll: the margin before t = 1 gets no tick "0" (MaxNLocator alone puts one there)
+    long = plots.gradient_flow({"RNN": np.geomspace(1e-6, 1, 60)})
+    labels = tick_labels(long.axes[0].xaxis)
+    assert "0" not in labels and min(numbers_on(labels)) >= 1, labels
     # plain norms (no t given) are steps 1 … T too
     (line,) = plots.gradient_flow({"RNN": [3.0, 2.0, 1.0]}).axes[0].get_lines()
     np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
@@ -219,3 +223,5 @@ def test_training_curves_count_updates_from_one():
     (line,) = ax.get_lines()
     np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3, 4])
     assert min(numbers_on(tick_labels(ax.xaxis))) >= 1
+    (ax,) = plots.training_curves({"train": np.linspace(3, 1, 270)}).axes
+    assert "0" not in tick_labels(ax.xaxis), tick_labels(ax.xaxis)

@@ -39,10 +39,22 @@ def _figure(ncols=1, nrows=1, width=4.2, height=3.2, **kw):
     return fig, axes
 
 
+class _StepLocator(MaxNLocator):
+    """Whole-number ticks from ``first`` on: the margin matplotlib leaves before t = 1 gets no tick "0"."""
+
+    def __init__(self, first):
+        super().__init__(integer=True, min_n_ticks=3)
+        self.first = first
+
+    def tick_values(self, vmin, vmax):
+        ticks = super().tick_values(vmin, vmax)
+        return ticks[ticks >= self.first]
+
+
 def _steps_axis(axis, initial_state=False):
-    """Whole-number ticks on a time axis; with ``initial_state`` the tick at 0 reads "h(0)" (the state
-    before t = 1), so that no time step is ever labelled 0."""
-    axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=3))
+    """Whole-number ticks on a time axis, none before t = 1; with ``initial_state`` also a tick at 0 that
+    reads "h(0)" (the state before t = 1), so that no time step is ever labelled 0."""
+    axis.set_major_locator(_StepLocator(0 if initial_state else 1))
     if initial_state:
         axis.set_major_formatter(FuncFormatter(lambda v, _: "h(0)" if v == 0 else f"{v:g}"))
 
