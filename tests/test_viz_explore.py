@@ -193,6 +193,17 @@ def test_truncated_bptt_marks_where_the_gradient_stops(tmp_path):
     assert node["done"] == len(data["schedule"]), "the cut is reached when the walk has gone through the chunk"
 
 
+def test_truncated_bptt_chunks_side_by_side_with_the_cut_between(tmp_path):
+    """explore([L1, L2], chunks=True) draws the chunks as viz.draw does: numbered on, the cut between them."""
+    page = viz.explore(examples.truncated_bptt(), tmp_path / "chunks.html", chunks=True)
+    data = page.data
+    assert sorted(s["t"] for s in data["schedule"]) == [1, 2, 3, 4, 5, 6]
+    (cut,) = data["cuts"]
+    assert data["nodes"][cut["node"]]["kind"] == "detached" and cut["t"] == 4, "chunk 2 starts from the cut"
+    assert any(e.cut for e in page.graph.edges), "the detach() edge from h(3) to its copy is drawn"
+    assert 'class="cluster"' in page.html and "gradient stops" in page.html
+
+
 def test_the_start_collapsed_scopes_and_bad_input(tmp_path):
     L, _, _ = examples.vanilla_rnn(3)
     page = viz.explore(L, collapse="t=*")

@@ -196,6 +196,10 @@ MODELS = {  # name -> (tensors to draw, options of viz.draw)
     "DeepRNN": lambda: (nn_loss(nn.DeepRNN(3, 4, num_layers=2, mode="GRU"), T=2), {}),
     "EchoStateNetwork": lambda: (nn_loss(nn.EchoStateNetwork(3, 5, 2)), {}),
     "bidirectional GRU": lambda: (nn_loss(nn.GRU(3, 4, bidirectional=True)), {}),
+    "bidirectional LSTM": lambda: (nn_loss(nn.LSTM(3, 4, bidirectional=True)), {}),
+    "bidirectional RNN, collapsed": lambda: (nn_loss(nn.RNN(3, 4, bidirectional=True), T=4), {"collapse": "t=*"}),
+    "bidirectional GRU vertical": lambda: (nn_loss(nn.GRU(3, 4, bidirectional=True), T=2), {"time_axis": "vertical"}),
+    "stacked bidirectional RNN": lambda: (nn_loss(nn.RNN(3, 4, num_layers=2, bidirectional=True)), {}),
     "stacked LSTM": lambda: (nn_loss(nn.LSTM(3, 4, num_layers=2), T=2), {}),
     "seq2seq with attention": lambda: (examples.seq2seq()[0], {"collapse": ["*encoder*/t=*", "cell"]}),
     "AttentionSeq2Seq": lambda: (attention_seq2seq(), {"collapse": ["*GRU*", "*GRUCell*"]}),
@@ -420,6 +424,60 @@ def test_truncated_bptt_draws_chunks_side_by_side_with_the_cut_between(engine):
     # h(0) of chunk 1 sits before t = 1
     (h0,) = graph.find("h(0)")
     assert svg["nodes"][h0.id][0][2] < svg["clusters"][name_of[1]][0][0]
+
+
+# --------------------------------------------------------------------------- bidirectional: the directions aligned
+
+BIDIRECTIONAL = ["bidirectional GRU", "bidirectional LSTM", "bidirectional RNN, collapsed", "bidirectional GRU vertical",
+                 "stacked bidirectional RNN"]
+
+
+@pytest.mark.parametrize("name", BIDIRECTIONAL)
+def test_bidirectional_directions_share_their_columns(name, engine):
+    """Step t of the forward and of the reverse direction in one column (one row of steps each, the reverse
+    one above, or to the right with time running down), both t = 1 … T in the same order along time."""
+    g, svg = rendered(name)
+    vertical = g.scene.vertical
+    frames, boxes = steps_of(g)
+    where = {}  # sequence -> {t: box of the step (its frame, or its collapsed box)}
+    for seq, steps in frames.items():
+        where[seq] = {t: svg["clusters"][c][0] for t, c in steps}
+    for seq, steps in boxes.items():
+        where[seq] = {t: svg["nodes"][n][0] for t, n in steps}
+    pairs = [(seq, seq + "_reverse") for seq in where if seq + "_reverse" in where]
+    assert pairs and len(pairs) == len(where) // 2, f"{name}: directions {sorted(where)}"
+    for forward, reverse in pairs:
+        f, r = where[forward], where[reverse]
+        assert sorted(f) == sorted(r) == list(range(1, len(f) + 1)), f"{name}: steps {sorted(f)} and {sorted(r)}"
+        along = (lambda b: ((b[1] + b[3]) / 2, b[1], b[3])) if vertical else (lambda b: ((b[0] + b[2]) / 2, b[0], b[2]))
+        across = (lambda b: (b[0], b[2])) if vertical else (lambda b: (b[1], b[3]))
+        for t in f:  # the same column: centres agree, and so do the extents of frames of one kind
+            assert abs(along(f[t])[0] - along(r[t])[0]) <= 1.0, \
+                f"{name} ({engine}): t={t} of {forward} at {along(f[t])}, of {reverse} at {along(r[t])}"
+        centres = [along(f[t])[0] for t in sorted(f)]
+        # time runs left to right (SVG y grows downwards: top to bottom is increasing y too)
+        assert centres == sorted(centres) and len(set(centres)) == len(centres), f"{name}: {centres}"
+        for t in f:  # two rows apart: the reverse one above (right of) the forward one, nothing shared
+            (f0, f1), (r0, r1) = across(f[t]), across(r[t])
+            if vertical:
+                assert f1 < r0, f"{name} ({engine}): t={t}: reverse step not right of the forward one"
+            else:
+                assert r1 < f0, f"{name} ({engine}): t={t}: reverse step not above the forward one"
+        for a in (f, r):  # and within a row, each step apart from the next
+            for t in sorted(a)[:-1]:
+                assert along(a[t])[2] < along(a[t + 1])[1], f"{name} ({engine}): t={t} and t={t + 1} overlap"
+    # the directions' frames: each around its own row, labelled, apart from each other
+    name_of = {p: c.name for p, c in g.scene.clusters.items()}
+    for forward, reverse in pairs:
+        ff, rf = (svg["clusters"][name_of[p]] for p in (forward, reverse))
+        assert disjoint(ff[0], rf[0]), f"{name} ({engine}): the frames of {forward} and {reverse} overlap"
+        for (box, words), path, steps in ((ff, forward, where[forward]), (rf, reverse, where[reverse])):
+            assert [s for s, *_ in words] == [path.rpartition("/")[2]]
+            assert all(contains(box, b) for b in steps.values()), f"{name} ({engine}): a step outside {path}'s frame"
+            for _, x0, y0, x1, y1 in words:
+                assert all(disjoint((x0, y0, x1, y1), b) for b in steps.values()), f"{name}: label over a step"
+                assert all(disjoint((x0, y0, x1, y1), v[0]) for v in svg["nodes"].values()), \
+                    f"{name} ({engine}): the label of {path} runs into a node"
 
 
 # --------------------------------------------------------------------------- placement holds whatever dot would do

@@ -135,3 +135,93 @@ def test_gate_values_are_the_lstm_gates_over_time(float64):
         np.testing.assert_array_equal(im.get_array(), v.T)  # units × time
     with pytest.raises(ValueError, match="none of the tensors"):
         plots.gate_values(out.sum(), gates=("no_such_gate",))
+
+
+# --------------------------------------------------------------------------- time axes numbered t = 1 … T, as the graphs
+
+
+def tick_labels(axis):
+    """The tick labels a reader sees on an axis (within its limits), after the figure is laid out."""
+    axis.figure.draw_without_rendering()
+    low, high = sorted(axis.get_view_interval())
+    return [t.get_text() for t, v in zip(axis.get_ticklabels(), axis.get_ticklocs()) if low <= v <= high]
+
+
+def numbers_on(labels):
+    return [float(s.replace("−", "-")) for s in labels if s and s.replace("−", "-").lstrip("-").isdigit()]
+
+
+def test_hidden_gradient_norms_of_nn_layers_count_steps_from_one():
+    """nn.RNN's scopes count from t=0; the norms are returned for t = 1 … T, as the graphs draw them."""
+    curves = examples.gradient_flow_curves(T=7, hidden_size=4)
+    for ts, _ in curves.values():
+        np.testing.assert_array_equal(ts, np.arange(1, 8))
+
+
+def test_gradient_flow_numbers_the_steps_from_one():
+    curves = examples.gradient_flow_curves(T=9, hidden_size=4)
+    fig = plots.gradient_flow(curves)
+    for ax in fig.axes:
+        (line,) = ax.get_lines()
+        assert line.get_xdata()[0] == 1 and line.get_xdata()[-1] == 9
+        ticks = numbers_on(tick_labels(ax.xaxis))
+        assert ticks and min(ticks) >= 1 and all(t == int(t) for t in ticks), ticks
+        assert "t" in ax.get_xlabel() and "1 … T" in ax.get_xlabel()
+    # a long unroll: the margin before t = 1 gets no tick "0" (MaxNLocator alone puts one there)
+    long = plots.gradient_flow({"RNN": np.geomspace(1e-6, 1, 60)})
+    labels = tick_labels(long.axes[0].xaxis)
+    assert "0" not in labels and min(numbers_on(labels)) >= 1, labels
+    # plain norms (no t given) are steps 1 … T too
+    (line,) = plots.gradient_flow({"RNN": [3.0, 2.0, 1.0]}).axes[0].get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+
+
+def test_jacobian_norms_label_the_initial_state_h0_not_step_0(float64):
+    T = 12
+    norms, bound = np.geomspace(1e-3, 1, T + 1), np.geomspace(1e-2, 1, T + 1)
+    fig = plots.jacobian_norms(norms, bound)
+    (ax,) = fig.axes
+    measured, _ = ax.get_lines()
+    np.testing.assert_array_equal(measured.get_xdata(), np.arange(T + 1))  # entry t is h(t), entry 0 is h(0)
+    labels = tick_labels(ax.xaxis)
+    assert "h(0)" in labels and "0" not in labels, labels
+    assert min(numbers_on(labels)) >= 1
+    assert "time step t" in ax.get_xlabel() and "h(0)" in ax.get_xlabel()
+
+
+def test_spectral_radius_labels_h0_not_step_0():
+    _, curves = plots.spectral_radius(rhos=(0.9,), H=4, T=10).axes
+    labels = tick_labels(curves.xaxis)
+    assert "h(0)" in labels and "0" not in labels and min(numbers_on(labels)) >= 1, labels
+
+
+def test_gate_heatmap_columns_are_steps_one_to_T(float64):
+    for T in (5, 12, 30):
+        gates = {"input_gate": np.linspace(0, 1, T * 3).reshape(T, 3)}
+        fig = plots.gate_activations(gates)
+        ax = fig.axes[0]
+        left, right, _, _ = ax.get_images()[0].get_extent()
+        assert (left, right) == (0.5, T + 0.5), "column k is drawn centred on t = k + 1"
+        ticks = numbers_on(tick_labels(ax.xaxis))
+        assert ticks[0] == 1 and max(ticks) <= T and "0" not in tick_labels(ax.xaxis), ticks
+        assert ax.get_xlabel() == "time step t"
+        if T == 5:
+            assert ticks == [1, 2, 3, 4, 5]
+        assert len(ticks) <= 8, f"{len(ticks)} labels under a 3-inch panel run into each other: {ticks}"
+
+
+def test_attention_without_tokens_numbers_positions_from_one():
+    w = np.full((2, 3), 1 / 3)
+    ax = plots.attention(w).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1", "2"]
+    assert "1 … S" in ax.get_xlabel() and "1 … T" in ax.get_ylabel()
+
+
+def test_training_curves_count_updates_from_one():
+    (ax,) = plots.training_curves({"train": [3.0, 2.0, 1.5, 1.2]}).axes
+    (line,) = ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3, 4])
+    assert min(numbers_on(tick_labels(ax.xaxis))) >= 1
+    (ax,) = plots.training_curves({"train": np.linspace(3, 1, 270)}).axes
+    assert "0" not in tick_labels(ax.xaxis), tick_labels(ax.xaxis)

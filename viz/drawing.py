@@ -51,6 +51,7 @@ from .graph import KINDS, Graph, build, gradient_norms, parent_path, pretty_scop
 from .placement import Cell, Cluster, Row, Scene, place
 
 FONT = "DejaVu Sans"
+REVERSE = "_reverse"  # how nn names the reverse direction of a bidirectional layer (l0, l0_reverse)
 SVG_FONTS = 'font-family="DejaVu Sans,Helvetica,Arial,sans-serif"'
 
 STYLE = {  # node attributes per kind; fills light enough for black text, borders that tell kinds apart
@@ -353,9 +354,9 @@ def _rows(graph: Graph, clusters: dict) -> list:
             data_in.setdefault(e.dst, set()).add(e.src)
     # what a node inside a step reads is part of that step (x(t) beside its collapsed box), never a state
     stepwise = {n.id for n in graph.nodes.values() if n.tensor is not None and time_step(graph.drawn_scope(n.tensor))}
-    rows = []
-    for seq, cells in seqs.items():
-        cells = [c for _, c in sorted(cells, key=lambda tc: tc[0])]
+    rows, seq_of = [], []
+    for seq, cells_of in seqs.items():
+        cells = [c for _, c in sorted(cells_of, key=lambda tc: tc[0])]
         chunks = []  # runs of consecutive cells of one chunk
         for cell in cells:
             chunk = graph.nodes[cell.nodes[0]].chunk
@@ -378,7 +379,21 @@ def _rows(graph: Graph, clusters: dict) -> list:
         while frame not in clusters:
             frame = parent_path(frame)
         rows.append(Row(frame, out))
+        seq_of.append((seq, [t for t, _ in sorted(cells_of, key=lambda tc: tc[0])]))
+    # a bidirectional layer (nn names its directions l0 and l0_reverse): the reverse direction's row is
+    # drawn with the forward one, step t above step t, when both have the same steps
+    index = {seq: k for k, (seq, _) in enumerate(seq_of)}
+    for k, (seq, ts) in enumerate(seq_of):
+        forward = index.get(seq[: -len(REVERSE)]) if seq.endswith(REVERSE) else None
+        if forward is not None and seq_of[forward][1] == ts and all(_steps_in_a_run(rows[j]) for j in (k, forward)):
+            rows[k].twin = forward
     return rows
+
+
+def _steps_in_a_run(row: Row) -> bool:
+    """Whether the row's steps follow each other with no other cell between (no chunks)."""
+    kinds = "".join("s" if c.kind in ("step", "node") else "e" for c in row.cells)
+    return "s" in kinds and "e" not in kinds.strip("e")
 
 
 def _entry(graph, first: set, row: set, placed: set, data_in: dict, data_out: dict) -> set:

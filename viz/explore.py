@@ -98,6 +98,7 @@ def explore(
     collapse=None,
     detached=(),
     mark_detached: bool = False,
+    chunks: bool = False,
     time_axis: str = "horizontal",
     title: str | None = None,
     max_nodes: int = 2500,
@@ -111,6 +112,8 @@ def explore(
     collapse       scopes that start collapsed (same forms as ``viz.draw``: "t=*", a depth, patterns, a
                    function); every scope can still be expanded in the page
     detached, mark_detached   the truncated-BPTT cut, as in ``viz.draw``
+    chunks         roots are the losses of the chunks of truncated BPTT (``[L1, L2]``): drawn side by side
+                   with the cut between them, as ``viz.draw(..., chunks=True)``
     time_axis      "horizontal" (steps left to right) or "vertical"
     max_nodes      above this many nodes only the first and last ``keep_steps`` steps of each sequence
                    are drawn (the bars still show every step)
@@ -128,7 +131,8 @@ def explore(
     order, ins = trace(roots)
     # Steps stay expanded in the page (it collapses them itself); a graph too large to lay out at once
     # keeps its first and last steps, expanded, and elides the middle ones.
-    drawing = draw(roots, collapse=_never, detached=detached, mark_detached=mark_detached, time_axis=time_axis,
+    drawing = draw(roots, collapse=_never, detached=detached, mark_detached=mark_detached, chunks=chunks,
+                   time_axis=time_axis,
                    max_nodes=max_nodes, max_steps=10**9, keep_steps=keep_steps, title=title)
     graph = drawing.graph
     # small graphs: the drawing's own pipe lays the page out as the SVG pictures are (steps placed in order by

@@ -32,6 +32,8 @@ from .routes import FRAME, NODE, Box, route
 
 PAD = 16.0  # points between a step's frame and the edge of its cell: two steps' frames are 2·PAD apart
 ENTRY_GAP = 14.0  # points between the nodes a sequence starts from
+LABEL_ROOM = 16.0  # points kept free for the label of a direction's frame ("l0_reverse") in a band of twin rows
+FRAME_INSET = 3.0  # points between a direction's frame and the edge of its part of the band
 TEXT_SIZE = re.compile(r'POINT-SIZE="([\d.]+)"')
 STEP_FRAME = "cluster_1"  # the name of a step's own frame in its template
 
@@ -62,6 +64,10 @@ class Row:
 
     cluster: str  # path of the cluster the row is drawn in
     cells: list
+    # the reverse direction of a bidirectional layer: the index of the forward direction's row.  The two
+    # are drawn as one band, step t of each in the same column (this row above the other one, or to
+    # its right with a vertical time axis), as the lecture draws a bidirectional RNN
+    twin: int | None = None
 
 
 @dataclasses.dataclass
@@ -268,8 +274,95 @@ class Placer:
         self.edge_ids = {k: f"e{k}" for k in range(len(scene.edges))}
         self.frame_of = {n: p for p, c in scene.clusters.items() for n in c.nodes}  # node id -> its cluster
         self.gaps = {}  # row -> (where its cells meet along time, its low and high edge across)
+        self.band_of = {r: r for r in range(len(scene.rows))}  # row -> the first row of the band it is drawn in
+        for r, row in enumerate(scene.rows):
+            if row.twin is not None:
+                self.band_of[r] = row.twin
+        self.bands = {}  # first row -> its rows, low to high across (forward, then reverse)
+        for r in range(len(scene.rows)):
+            self.bands.setdefault(self.band_of[r], []).append(r)
+        for first, rows in self.bands.items():
+            rows.sort(key=lambda r: r != first)
+        self.clusters = self._frames_of_bands()
         self.cut_frames = []  # (cluster the row is in, nodes, box) of each entry that starts after a cut
         self.labels = []  # boxes of the steps' frame labels ("t = 3"), which no route may cross
+
+    def _home(self, rows) -> str:
+        """The innermost cluster that holds every row of a band (its stand-in node goes there)."""
+        paths = [self.scene.rows[r].cluster.split("/") if self.scene.rows[r].cluster else [] for r in rows]
+        common = []
+        for parts in zip(*paths):
+            if len(set(parts)) > 1:
+                break
+            common.append(parts[0])
+        home = "/".join(common)
+        while home not in self.scene.clusters:
+            home = home.rpartition("/")[0]
+        return home
+
+    def _frames_of_bands(self) -> dict:
+        """The scene's clusters, except that the frame of each direction drawn in a band of twin rows
+        holds its row only: what else it held (the input projection) goes to the frame around it, and
+        the direction's frame is drawn around its part of the band (``_place_band``)."""
+        scene = self.scene
+        out = {p: Cluster(c.name, p, c.attrs, list(c.children), list(c.nodes)) for p, c in scene.clusters.items()}
+        self.band_frames = {}  # row -> the path of the frame drawn around it in its band
+        for first, rows in self.bands.items():
+            if len(rows) < 2:
+                continue
+            home = self._home(rows)
+            for r in rows:
+                path = scene.rows[r].cluster
+                if path == home:
+                    continue
+                self.band_frames[r] = path
+                parent = path.rpartition("/")[0]
+                while parent not in out:
+                    parent = parent.rpartition("/")[0]
+                steps = {c.cluster for c in scene.rows[r].cells if c.kind == "step"}
+                frame = out[path]
+                out[parent].nodes += [n for n in frame.nodes if n not in self.cell_of]
+                out[parent].children += [c for c in frame.children if c not in steps]
+                frame.nodes = [n for n in frame.nodes if n in self.cell_of]
+                frame.children = [c for c in frame.children if c in steps]
+        return out
+
+    def columns(self, cells: dict) -> dict:
+        """{first row of a band: (widths of its columns along time, {row: (column of each cell, across)})}.
+
+        A row alone has a column per cell.  Twin rows share columns: their steps t = 1 … T in the same
+        columns, what comes before the steps (h(0)) right before them, what comes after (the state a
+        reverse direction starts from) right after; each column as wide as the widest of its cells.
+        """
+        out = {}
+        for first, rows in self.bands.items():
+            if len(rows) == 1:
+                r = rows[0]
+                n = len(self.scene.rows[r].cells)
+                out[first] = ([cells[r, i][0] for i in range(n)],
+                              {r: (list(range(n)), max(cells[r, i][1] for i in range(n)))})
+                continue
+            parts = {}
+            for r in rows:
+                kinds = [c.kind for c in self.scene.rows[r].cells]
+                steps = [i for i, k in enumerate(kinds) if k in ("step", "node")]
+                parts[r] = (steps[0], steps[-1] - steps[0] + 1, len(kinds) - 1 - steps[-1])  # before, steps, after
+            before = max(b for b, _, _ in parts.values())
+            (middle,) = {m for _, m, _ in parts.values()}
+            after = max(a for _, _, a in parts.values())
+            widths = [0.0] * (before + middle + after)
+            placed = {}
+            for r in rows:
+                b, _, _ = parts[r]
+                cols = [before - b + i for i in range(len(self.scene.rows[r].cells))]
+                for i, c in enumerate(cols):
+                    widths[c] = max(widths[c], cells[r, i][0])
+                across = max(cells[r, i][1] for i in range(len(cols)))
+                if not self.scene.vertical:
+                    across += LABEL_ROOM  # above the steps, which sit on the bottom edge of their cells
+                placed[r] = (cols, across)
+            out[first] = (widths, placed)
+        return out
 
     # ------------------------------------------------------------------ 2. one layout per kind of step
 
@@ -427,26 +520,30 @@ class Placer:
         scene = self.scene
         above = self._above(templates)
         clusters = {p: Cluster(c.name, p, c.attrs, list(c.children), [n for n in c.nodes if n not in self.cell_of])
-                    for p, c in scene.clusters.items()}
+                    for p, c in self.clusters.items()}
         nodes = {n: _sized(a, self.sizes[n]) for n, a in scene.nodes.items() if n not in self.cell_of}
-        for r, row in enumerate(scene.rows):
-            rid = f"row{r}"
-            tds = []
-            for i in range(len(row.cells)):
-                along, across = cells[r, i]
-                w, h = (across, along) if scene.vertical else (along, across)
-                tds.append(f'<TD PORT="c{i}" FIXEDSIZE="TRUE" WIDTH="{w}" HEIGHT="{h}"></TD>')
-            if scene.vertical:
-                width = max(cells[r, i][1] for i in range(len(row.cells)))
-                tds = [td.replace(f'WIDTH="{cells[r, i][1]}"', f'WIDTH="{width}"') for i, td in enumerate(tds)]
-                body = "".join(f"<TR>{td}</TR>" for td in tds)
-            else:
-                height = max(cells[r, i][1] for i in range(len(row.cells)))
-                tds = [td.replace(f'HEIGHT="{cells[r, i][1]}"', f'HEIGHT="{height}"') for i, td in enumerate(tds)]
-                body = "<TR>" + "".join(tds) + "</TR>"
-            nodes[rid] = {"shape": "plain", "label": f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" '
-                                                     f'CELLPADDING="0">{body}</TABLE>>'}
-            clusters[row.cluster].nodes.append(rid)
+        for first, (widths, placed) in self.columns(cells).items():
+            rows = self.bands[first]
+            lead = LABEL_ROOM if scene.vertical and len(rows) > 1 else 0.0  # room for the frames' labels
+
+            def td(r, c):
+                cols, across = placed[r]
+                w, h = (across, widths[c]) if scene.vertical else (widths[c], across)
+                port = f' PORT="r{r}c{cols.index(c)}"' if c in cols else ""
+                return f'<TD{port} FIXEDSIZE="TRUE" WIDTH="{w}" HEIGHT="{h}"></TD>'
+
+            if scene.vertical:  # a table row per column of time, the rows of the band side by side
+                body = "".join("<TR>" + "".join(td(r, c) for r in rows) + "</TR>" for c in range(len(widths)))
+                if lead:
+                    width = sum(placed[r][1] for r in rows)
+                    body = (f'<TR><TD COLSPAN="{len(rows)}" FIXEDSIZE="TRUE" WIDTH="{width}" HEIGHT="{lead}"></TD>'
+                            f'</TR>') + body
+            else:  # a table row per row of the band, the last one (the reverse direction) on top
+                body = "".join("<TR>" + "".join(td(r, c) for c in range(len(widths))) + "</TR>" for r in rows[::-1])
+            nodes[f"row{first}"] = {"shape": "plain", "label": f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" '
+                                                              f'CELLPADDING="0">{body}</TABLE>>'}
+            home = scene.rows[first].cluster if len(rows) == 1 else self._home(rows)
+            clusters[home].nodes.append(f"row{first}")
         edges, seen = [], set()
         for k, (tail, head, attrs) in enumerate(scene.edges):
             a, b = self._port(tail), self._port(head)
@@ -468,7 +565,7 @@ class Placer:
     def _port(self, n):
         if n in self.cell_of:
             r, i = self.cell_of[n]
-            return f"row{r}:c{i}"
+            return f"row{self.band_of[r]}:r{r}c{i}"
         return n
 
     # ------------------------------------------------------------------ 4. everything pinned
@@ -479,34 +576,58 @@ class Placer:
         cells = self.cell_sizes(templates)
         skel = self.skeleton(cells, templates)
         pos, bbs, routes = self._from_skeleton(skel)
-        for r, row in enumerate(self.scene.rows):
-            self._place_row(r, row, skel["nodes"][f"row{r}"], cells, templates, pos, bbs, routes)
+        for first, (widths, placed) in self.columns(cells).items():
+            self._place_band(first, widths, placed, skel["nodes"][f"row{first}"], cells, templates, pos, bbs, routes)
         self._route_the_rest(pos, routes, bbs)
         return self._pinned(pos, bbs, routes, skel)
 
     def _from_skeleton(self, skel):
         """What run 3 placed: the nodes outside the rows, the frames of scopes around them, their edges' routes."""
         pos = {n: (x, y) for n, (x, y, _, _) in skel["nodes"].items() if n in self.scene.nodes}
-        names = {c.name: p for p, c in self.scene.clusters.items()}
+        names = {c.name: p for p, c in self.clusters.items()}
         bbs = {names[name]: found for name, found in skel["clusters"].items() if name in names}  # path -> (bb, lp)
         by_id = {v: k for k, v in self.edge_ids.items()}
         routes = {by_id[e]: found for e, found in skel["edges"].items() if e in by_id}  # edge index -> (pos, lp)
         return pos, bbs, routes
 
-    def _place_row(self, r, row, where, cells, templates, pos, bbs, routes):
-        """Cell i of the row at the i-th place along time, from the corner where the row's time starts."""
+    def _place_band(self, first, widths, placed, where, cells, templates, pos, bbs, routes):
+        """The rows of a band, each cell in its column along time, from the corner where time starts;
+        twin rows one above the other (side by side with a vertical time axis), each in its frame."""
         vertical = self.scene.vertical
-        x, y, _, _ = where  # the centre of the row's stand-in node
-        along = [cells[r, i][0] for i in range(len(row.cells))]
-        across = max(cells[r, i][1] for i in range(len(row.cells)))
-        start = (y + sum(along) / 2) if vertical else (x - sum(along) / 2)  # the top edge, or the left edge
+        rows = self.bands[first]
+        x, y, _, _ = where  # the centre of the band's stand-in node
+        lead = LABEL_ROOM if vertical and len(rows) > 1 else 0.0
+        total = sum(widths) + lead
+        across = sum(placed[r][1] for r in rows)
+        start = (y + total / 2 - lead) if vertical else (x - total / 2)  # the top edge, or the left edge
+        edges = [start - a if vertical else start + a for a in np.cumsum([0.0, *widths])]  # where columns meet
         low = (x - across / 2) if vertical else (y - across / 2)  # the left edge, or the bottom edge
-        bounds = [start - a if vertical else start + a for a in np.cumsum([0.0, *along])]  # where cells meet
-        self.gaps[r] = (bounds, low, low + across)
+        for r in rows:
+            cols, band = placed[r]
+            bounds = [edges[c] for c in cols] + [edges[cols[-1] + 1]]
+            room = LABEL_ROOM if len(rows) > 1 and not vertical else 0.0  # the frame's label above the cells
+            self._place_row(r, self.scene.rows[r], bounds, low, low + band - room, cells, templates, pos, bbs,
+                            routes)
+            if r in self.band_frames:  # the direction's frame around its part of the band, labelled in its corner
+                a0, a1 = (edges[0] + lead, edges[-1]) if vertical else (edges[0], edges[-1])
+                lo, hi = low + FRAME_INSET, low + band - FRAME_INSET
+                bb = [lo, a1, hi, a0] if vertical else [a0, lo, a1, hi]
+                path = self.band_frames[r]
+                label = re.sub(r"<[^>]+>", "", str(self.scene.clusters[path].attrs.get("label", "")))
+                w = 6.5 * len(label)  # about DejaVu Sans at 10 points
+                lx, ly = bb[0] + 6 + w / 2, bb[3] - LABEL_ROOM / 2 - 1
+                bbs[path] = (bb, f"{lx:.2f},{ly:.2f}")
+                self.labels.append([lx - w / 2, ly - 7, lx + w / 2, ly + 7])
+            low += band
+
+    def _place_row(self, r, row, bounds, low, high, cells, templates, pos, bbs, routes):
+        """Cell i of the row between bounds[i] and bounds[i + 1] along time, between low and high across."""
+        vertical = self.scene.vertical
+        self.gaps[r] = (bounds, low, high)
         entries = []
         for i, cell in enumerate(row.cells):
             a0, a1 = bounds[i], bounds[i + 1]
-            box = (low, a1, low + across, a0) if vertical else (a0, low, a1, low + across)
+            box = (low, a1, high, a0) if vertical else (a0, low, a1, high)
             if cell.kind == "step":
                 self._place_step(cell, templates[r, i], box, pos, bbs, routes)
             elif cell.kind == "node":
@@ -583,8 +704,12 @@ class Placer:
                     prev, pc = placed[-1]
                     c = max(c, pc + (self._across(prev) + self._across(n)) / 2 + ENTRY_GAP)
                 placed.append((n, c))
+            lo, hi = (box[0], box[2]) if vertical else (box[1], box[3])
+            over = placed[-1][1] + self._across(placed[-1][0]) / 2 - (hi - PAD / 2) if placed else 0.0
+            under = (lo + PAD / 2) - (placed[0][1] - self._across(placed[0][0]) / 2) if placed else 0.0
+            move = -min(over, -under) if over > 0 else max(under, 0.0)  # back inside the cell, if there is room
             for n, c in placed:
-                pos[n] = (c, centres[d]) if vertical else (centres[d], c)
+                pos[n] = (c + move, centres[d]) if vertical else (centres[d], c + move)
 
     def _route_the_rest(self, pos, routes, bbs):
         """Edges Graphviz did not route (between steps, or between a step and the rest): see routes.py.
@@ -656,9 +781,37 @@ class Placer:
             _, low, high = self.gaps[self.cell_of[n][0]]
             return [high - PAD / 2 + shift, low + PAD / 2 + shift]
 
+        def crossings(n):
+            """[(outer margin, way)] from node n of a band of twin rows to the band's far margins, across
+            the other row through a gap between its steps (they share columns: the gaps line up)."""
+            if n not in self.cell_of:
+                return []
+            r, i = self.cell_of[n]
+            rows = self.bands[self.band_of[r]]
+            if len(rows) < 2:
+                return []
+            bounds, low, high = self.gaps[r]
+            band_low, band_high = min(self.gaps[q][1] for q in rows), max(self.gaps[q][2] for q in rows)
+            out = []
+            for own, outer in ((low + PAD / 2, band_low + PAD / 2), (high - PAD / 2, band_high - PAD / 2)):
+                if abs(own - outer) < 1:
+                    continue  # n's row is on that edge of the band
+                for way in ports(n, own + shift):
+                    for g in (bounds[i] + shift, bounds[i + 1] + shift):
+                        out.append((outer + shift, way + [xy(g, own + shift), xy(g, outer + shift)]))
+            return out
+
         (_, tc), (_, hc) = at(tail), at(head)
         t_cell, h_cell = self.cell_of.get(tail), self.cell_of.get(head)
         vias = []
+        same_band = t_cell and h_cell and self.band_of[t_cell[0]] == self.band_of[h_cell[0]]
+        if not same_band:  # into or out of a band's inner row: across the other row through a gap
+            for outer, back in crossings(head):
+                for out in (ports(tail, outer) if tail not in self.cell_of else []):
+                    vias.append(out + back[::-1])
+            for outer, way in crossings(tail):
+                for back in (ports(head, outer) if head not in self.cell_of else []):
+                    vias.append(way + back[::-1])
         if t_cell and h_cell and t_cell[0] == h_cell[0] and abs(t_cell[1] - h_cell[1]) == 1 \
                 and "step" in {self.scene.rows[t_cell[0]].cells[c].kind for c in (t_cell[1], h_cell[1])}:
             g = self.gaps[t_cell[0]][0][max(t_cell[1], h_cell[1])] + shift  # the gap between two neighbours
@@ -682,7 +835,7 @@ class Placer:
             x, y = pos[n]
             nodes[n] = {**_sized(a, self.sizes[n]), "pos": f"{x:.2f},{y:.2f}!"}
         clusters = {}
-        for p, c in scene.clusters.items():
+        for p, c in self.clusters.items():
             attrs = dict(c.attrs)
             if p in bbs:
                 bb, lp = bbs[p]

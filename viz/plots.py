@@ -9,7 +9,10 @@
     gate_activations(gates)              a heatmap per LSTM gate, units × time
 
 and two helpers that read the numbers off a graph: ``hidden_gradient_norms``
-and ``gate_values``.  matplotlib runs with whatever backend is set (Agg when
+and ``gate_values``.  Time steps are numbered as the graphs and the lecture number them,
+t = 1 … T (the layers of ``nn`` count their scopes from 0; the plots shift them by one), with
+h(0) the state before t = 1: a plot that shows h(0) labels its tick "h(0)", never "0".
+matplotlib runs with whatever backend is set (Agg when
 there is no display); figures are closed by the caller (``plt.close(fig)``).
 """
 
@@ -20,6 +23,7 @@ import math
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 import tinygrad_seq as tg
 
@@ -35,12 +39,41 @@ def _figure(ncols=1, nrows=1, width=4.2, height=3.2, **kw):
     return fig, axes
 
 
+class _StepLocator(MaxNLocator):
+    """Whole-number ticks from ``first`` on: the margin matplotlib leaves before t = 1 gets no tick "0"."""
+
+    def __init__(self, first):
+        super().__init__(integer=True, min_n_ticks=3)
+        self.first = first
+
+    def tick_values(self, vmin, vmax):
+        ticks = super().tick_values(vmin, vmax)
+        return ticks[ticks >= self.first]
+
+
+def _steps_axis(axis, initial_state=False):
+    """Whole-number ticks on a time axis, none before t = 1; with ``initial_state`` also a tick at 0 that
+    reads "h(0)" (the state before t = 1), so that no time step is ever labelled 0."""
+    axis.set_major_locator(_StepLocator(0 if initial_state else 1))
+    if initial_state:
+        axis.set_major_formatter(FuncFormatter(lambda v, _: "h(0)" if v == 0 else f"{v:g}"))
+
+
+def _heatmap_steps(axis, T):
+    """Ticks of a heatmap whose columns (or rows) are steps 1 … T, drawn with extent (0.5, T + 0.5): every
+    step up to 8 of them, else t = 1 and every k-th step (at most 7 labels, which fit a narrow panel)."""
+    k = max(1, math.ceil(T / 6)) if T > 8 else 1
+    ticks = sorted({1, *range(k, T + 1, k)})
+    axis.set_ticks(ticks, [str(t) for t in ticks])
+
+
 # --------------------------------------------------------------------------- reading numbers off a graph
 
 
 def _named_steps(root, name, scope=None):
     """{sequence path: {t: tensor}} for the tensors whose name matches ``name`` (a pattern: "h(*)")
-    made inside time steps."""
+    made inside time steps, t numbered as drawn: from 1 (a sequence whose scopes count from 0, as
+    the layers of ``nn`` do, is shifted by one, as in the graphs)."""
     order, _ = trace([root], constants=False)
     found = {}
     for t in order:
@@ -48,11 +81,16 @@ def _named_steps(root, name, scope=None):
         wanted = t.name is not None and fnmatch.fnmatchcase(t.name, name)
         if wanted and st and (scope is None or t.scope.startswith(scope)):
             found.setdefault(st[0].rpartition("/")[0], {})[st[1]] = t
+    for seq, steps in found.items():
+        if min(steps) == 0:
+            found[seq] = {t + 1: v for t, v in steps.items()}
     return found
 
 
 def hidden_gradient_norms(loss, name="h", scope=None) -> tuple[np.ndarray, np.ndarray]:
     """(t values, ‖∂L/∂h(t)‖) for the tensors named ``name`` (or matching it, "h(*)") in the time steps of ``loss``.
+
+    t = 1 … T, as the graphs number the steps (``nn``'s scope ``t=0`` is step 1).
 
     The total derivative: through the readout at step t and through every later
     step.  Computed with ``tinygrad_seq.grad`` (the graph must still be alive:
@@ -71,7 +109,9 @@ def hidden_gradient_norms(loss, name="h", scope=None) -> tuple[np.ndarray, np.nd
 
 
 def gate_values(root, gates=LSTM_GATES, scope=None, batch_index=0) -> dict:
-    """{gate: (T, H) values over time} for one sequence of the batch, read from the named gate tensors."""
+    """{gate: (T, H) values over time} for one sequence of the batch, read from the named gate tensors.
+
+    Row k holds step t = k + 1 (``gate_activations`` draws it in the column labelled k + 1)."""
     out = {}
     for gate in gates:
         found = _named_steps(root, gate, scope)
@@ -94,15 +134,17 @@ def gate_values(root, gates=LSTM_GATES, scope=None, batch_index=0) -> dict:
 def gradient_flow(curves: dict, title="‖∂L/∂h(t)‖: how much the loss at the end reaches step t") -> Figure:
     """One panel per model: ‖∂L/∂h(t)‖ against t on a log scale.
 
-    curves: {model name: norms} or {model name: (t values, norms)}, e.g. from ``hidden_gradient_norms``.
+    curves: {model name: norms} or {model name: (t values, norms)}, e.g. from ``hidden_gradient_norms``;
+    plain norms are steps t = 1 … T.
     """
     fig, axes = _figure(ncols=len(curves), sharey=True, width=3.6)
     for ax, (name, curve) in zip(axes[0], curves.items()):
-        ts, norms = curve if isinstance(curve, tuple) else (np.arange(len(curve)), curve)
+        ts, norms = curve if isinstance(curve, tuple) else (np.arange(1, len(curve) + 1), curve)
         norms = np.asarray(norms, dtype=float)
         ax.semilogy(ts, np.maximum(norms, 1e-300), marker="o", markersize=3, linewidth=1.5, label=name)
         ax.set_title(name)
-        ax.set_xlabel("time step t")
+        ax.set_xlabel("time step t (1 … T)")
+        _steps_axis(ax.xaxis)
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("‖∂L/∂h(t)‖")
     fig.suptitle(title)
@@ -112,7 +154,8 @@ def gradient_flow(curves: dict, title="‖∂L/∂h(t)‖: how much the loss at 
 def jacobian_norms(norms, bound=None, title="‖∂h(T)/∂h(t)‖ and the lecture's bound") -> Figure:
     """‖∂h(T)/∂h(t)‖₂ for t = 0 … T (log scale), with the bound ∏_{k=t+1}^{T} σmax(D(k)) σmax(W) if given.
 
-    norms, bound: (T + 1,) arrays, e.g. ``tinygrad_seq.bptt.jacobian.jacobian_norms`` and ``jacobian_bound``.
+    norms, bound: (T + 1,) arrays, e.g. ``tinygrad_seq.bptt.jacobian.jacobian_norms`` and ``jacobian_bound``:
+    entry t is h(t) after step t = 1 … T, and entry 0 the initial state h(0) (its tick reads "h(0)").
     """
     norms = np.asarray(norms, dtype=float)
     ts = np.arange(len(norms))
@@ -122,7 +165,8 @@ def jacobian_norms(norms, bound=None, title="‖∂h(T)/∂h(t)‖ and the lectu
     if bound is not None:
         ax.semilogy(ts, np.maximum(np.asarray(bound, dtype=float), 1e-300), linestyle="--",
                     label="∏ σmax(D(k)) σmax(W)")
-    ax.set_xlabel("t")
+    ax.set_xlabel("time step t (1 … T; h(0) the initial state)")
+    _steps_axis(ax.xaxis, initial_state=True)
     ax.set_ylabel("spectral norm")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
@@ -184,7 +228,8 @@ def spectral_radius(rhos=(0.8, 1.0, 1.2), H=16, T=40, seed=0) -> Figure:
     circle.set_ylim(-lim, lim)
     circle.set_title("eigenvalues of W")
     circle.legend(fontsize=8, loc="upper right")
-    curves.set_xlabel("t")
+    curves.set_xlabel("time step t (h(0) the initial state)")
+    _steps_axis(curves.xaxis, initial_state=True)
     curves.set_ylabel("‖h(t)‖ = ‖(Wᵀ)ᵗ h(0)‖")
     curves.set_title("the linear recurrence h(t) = Wᵀ h(t−1)")
     curves.grid(True, which="both", alpha=0.3)
@@ -199,7 +244,8 @@ def attention(weights, source=None, target=None, title="attention alignment α(t
     """An alignment matrix (T target steps × S source positions) as a heatmap, tokens on the axes.
 
     weights: (T, S) array or Tensor (e.g. one example of ``Attention.last_weights``);
-    source: S tokens (x axis), target: T tokens (y axis).
+    source: S tokens (x axis), target: T tokens (y axis); without tokens the positions are numbered
+    from 1, as the lecture's α(t, i): i = 1 … S, t = 1 … T.
     """
     w = np.asarray(getattr(weights, "data", weights), dtype=float)
     if w.ndim != 2:
@@ -211,15 +257,16 @@ def attention(weights, source=None, target=None, title="attention alignment α(t
     fig, axes = _figure(width=max(3.5, 0.55 * S + 1.8), height=max(3.0, 0.5 * T + 1.4))
     ax = axes[0][0]
     im = ax.imshow(w, cmap="Greys", vmin=0.0, vmax=max(1e-12, float(w.max())), aspect="auto")
-    ax.set_xticks(range(S), [str(s) for s in source] if source is not None else range(S), rotation=45, ha="right")
-    ax.set_yticks(range(T), [str(s) for s in target] if target is not None else range(T))
+    ax.set_xticks(range(S), [str(s) for s in source] if source is not None else [str(i + 1) for i in range(S)],
+                  rotation=45 if source is not None else 0, ha="right" if source is not None else "center")
+    ax.set_yticks(range(T), [str(s) for s in target] if target is not None else [str(t + 1) for t in range(T)])
     if T * S <= 120:  # small enough to print every weight in its cell
         for i in range(T):
             for j in range(S):
                 ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if w[i, j] > 0.5 * w.max() else "black")
-    ax.set_xlabel("source")
-    ax.set_ylabel("target")
+    ax.set_xlabel("source" if source is not None else "source position i (1 … S)")
+    ax.set_ylabel("target" if target is not None else "target step t (1 … T)")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, shrink=0.8)
     return fig
@@ -229,14 +276,15 @@ def training_curves(series: dict, ylabel="loss", bits_per_character=False, smoot
                     title="training curves") -> Figure:
     """Curves against the training step.
 
-    series: {label: values} or {label: (steps, values)}.  ``bits_per_character``
+    series: {label: values} or {label: (steps, values)}; plain values are steps 1 … N (the loss of
+    the first update is step 1).  ``bits_per_character``
     converts a mean cross-entropy in nats to bits (÷ ln 2).  ``smooth``: a
     moving-average window drawn over the raw curve (0 = none).
     """
     fig, axes = _figure(width=5.5, height=3.6)
     ax = axes[0][0]
     for label, s in series.items():
-        steps, values = s if isinstance(s, tuple) else (np.arange(len(s)), s)
+        steps, values = s if isinstance(s, tuple) else (np.arange(1, len(s) + 1), s)
         values = np.asarray(values, dtype=float) / (math.log(2) if bits_per_character else 1.0)
         if smooth and smooth > 1 and len(values) >= smooth:
             line, = ax.plot(steps, values, alpha=0.3)
@@ -245,7 +293,8 @@ def training_curves(series: dict, ylabel="loss", bits_per_character=False, smoot
                     label=label)
         else:
             ax.plot(steps, values, label=label)
-    ax.set_xlabel("step")
+    ax.set_xlabel("training step")
+    _steps_axis(ax.xaxis)
     ax.set_ylabel("bits per character" if bits_per_character else ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -256,16 +305,20 @@ def training_curves(series: dict, ylabel="loss", bits_per_character=False, smoot
 def gate_activations(gates: dict, title="LSTM gate activations") -> Figure:
     """A heatmap per gate: units (rows) × time (columns), values in [0, 1] (tanh gates in [−1, 1]).
 
-    gates: {gate name: (T, H) array}, e.g. from ``gate_values(loss)``.
+    gates: {gate name: (T, H) array}, e.g. from ``gate_values(loss)``: row k is step t = k + 1, drawn in the
+    column labelled k + 1 (the image spans t = 0.5 … T + 0.5).
     """
     fig, axes = _figure(ncols=len(gates), width=3.2, height=3.2)
     for ax, (name, values) in zip(axes[0], gates.items()):
         v = np.asarray(values, dtype=float)
         signed = v.min() < 0
+        T, H = v.shape
         im = ax.imshow(v.T, aspect="auto", cmap="RdBu_r" if signed else "viridis",
-                       vmin=-1 if signed else 0, vmax=1, interpolation="nearest")
+                       vmin=-1 if signed else 0, vmax=1, interpolation="nearest",
+                       extent=(0.5, T + 0.5, H - 0.5, -0.5))
         ax.set_title(name)
-        ax.set_xlabel("t")
+        ax.set_xlabel("time step t")
+        _heatmap_steps(ax.xaxis, T)
         ax.set_ylabel("unit")
         fig.colorbar(im, ax=ax, shrink=0.8)
     fig.suptitle(title)
