@@ -60,7 +60,7 @@ from tinygrad_seq.translation import evaluate_translation, train_translation  # 
 from viz import plots  # noqa: E402
 
 FAST = os.environ.get("TGS_FAST") == "1"
-SEED = 0  # the seed of every training run below
+SEED = int(os.environ.get("TGS_SEED", "0"))  # the seed (`TGS_SEED=k`) of every training run below
 OUT = pathlib.Path("attention_out")
 OUT.mkdir(exist_ok=True)
 np.set_printoptions(precision=3, suppress=True, linewidth=120)

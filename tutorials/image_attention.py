@@ -65,7 +65,9 @@ OUT = pathlib.Path("image_attention_out")
 OUT.mkdir(exist_ok=True)
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
 START = time.perf_counter()
-SEED = 0  # seeds the models' initial weights and batch order; the margins asserted below held for 0, 1 and 2
+# The seed of the models' initial weights and batch order (`TGS_SEED=k` runs another); the margins
+# asserted below held for the seeds listed where they are asserted.
+SEED = int(os.environ.get("TGS_SEED", "0"))
 
 # %% [markdown]
 # ## 1. The data: shapes on a grid, captioned from left to right

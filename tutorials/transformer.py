@@ -414,7 +414,9 @@ edges = np.linspace(task.min_len, task.max_len + 1, 4).astype(int)
 buckets = [(lo, hi - 1) for lo, hi in zip(edges[:-1], edges[1:])]
 
 
-SEED = 0  # seeds the models' initial weights and batch order; the margins asserted below held for 0, 1 and 2
+# The seed of the models' initial weights and batch order (`TGS_SEED=k` runs another); the margins
+# asserted below held for the seeds listed where they are asserted.
+SEED = int(os.environ.get("TGS_SEED", "0"))
 
 
 def run(kind, schedule):
