@@ -260,7 +260,9 @@ assert w_checks and all(abs(f.autodiff - f.numeric) < 1e-8 < abs(f.analytic - f.
 
 # %%
 def my_lstm_step_backward(dstate, cache, slip=None):
-    """dstate = (∇h(t) L, the part of ∇c(t) L from step t+1) → (∇h(t−1), ∇c(t−1)) via this step, ∇x, ∇θ, the gates and "cell": ∇c(t) L."""
+    """dstate = (∇h(t) L, the part of ∇c(t) L from step t+1) → (∇h(t−1), ∇c(t−1)) via this step, ∇x, ∇θ,
+
+    the gates and "cell": ∇c(t) L."""
     dh, dc = dstate
     x, h_prev, c_prev, p = cache["x"], cache["h_prev"], cache["c_prev"], cache["p"]
     i, f, g, o, tc = cache["i"], cache["f"], cache["g"], cache["o"], cache["tc"]
