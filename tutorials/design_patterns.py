@@ -248,6 +248,7 @@ for name, (ts, g) in curves.items():
     ax.semilogy(ts, g, "-" if "input" in name else "--", marker="o", markersize=3, label=name,
                 alpha=0.45 if "untrained" in name else 1.0)
 ax.set_xlabel("time step t")
+ax.set_xticks([1, 5, 10, 15, 20])  # whole steps, numbered from 1
 ax.set_ylabel("‖∂y(t)/∂x‖")
 ax.set_title("how strongly x reaches the output at step t")
 ax.legend(fontsize=8)
