@@ -45,8 +45,8 @@
 # Jacobian $\partial h(t)/\partial h(t-1) = D(t)\,W^\top$ (`long_term_dependencies.py`), the LSTM's gates.
 #
 # Every fact the lesson states is checked by an `assert`; trained numbers with margins that held for lesson
-# seeds 0–5 (`TGS_SEED=k`) in both settings. Runs as a script (`python tutorials/deep_rnns.py`, a few
-# minutes; `TGS_FAST=1` for a quick pass with fewer models and shorter training) or as a notebook with
+# seeds 0–5 (`TGS_SEED=k`) in both settings. Runs as a script (`python tutorials/deep_rnns.py`, a minute
+# or two; `TGS_FAST=1` for a quick pass with fewer models and shorter training) or as a notebook with
 # jupytext. Pictures go to `deep_rnns_out/`.
 
 # %%

@@ -32,7 +32,7 @@
 # (`long_term_dependencies.py`, sections 2–3). Notation: $\sigma$ is the logistic sigmoid, $\odot$ the
 # elementwise product, and every gate is a vector of $H$ numbers, one per unit.
 #
-# Run it as a script (`python tutorials/gated_units.py`, a few minutes; `TGS_FAST=1` for a quick pass with
+# Run it as a script (`python tutorials/gated_units.py`, about a minute; `TGS_FAST=1` for a quick pass with
 # a shorter task) or open it as a notebook with jupytext. Figures are written to `gated_out/`.
 
 # %%

@@ -32,7 +32,7 @@
 # Know first: the attention lesson (`tutorials/attention.py`: scores, soft and hard attention, REINFORCE
 # with a baseline) and the LSTM (`nn.LSTMCell`).
 #
-# Run it as a script (`python tutorials/image_attention.py`, a few minutes; `TGS_FAST=1` for a quick pass
+# Run it as a script (`python tutorials/image_attention.py`, about a minute; `TGS_FAST=1` for a quick pass
 # on a smaller grid) or open it as a notebook with jupytext. Figures go to `image_attention_out/`.
 
 # %%

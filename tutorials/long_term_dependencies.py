@@ -31,7 +31,7 @@
 #
 # Every claim below is checked by an `assert` where it is made; the stochastic ones with a margin that holds over
 # seeds (`TGS_SEED=1` runs the lesson on other random numbers). Run it as a script
-# (`python tutorials/long_term_dependencies.py`, about a minute; `TGS_FAST=1` for a quick pass with smaller
+# (`python tutorials/long_term_dependencies.py`, under half a minute; `TGS_FAST=1` for a quick pass with smaller
 # experiments; figures are written to `ltd_out/`) or open it as a notebook with jupytext (figures show inline).
 
 # %%

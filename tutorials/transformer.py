@@ -32,7 +32,7 @@
 # Know first: the attention lesson (`tutorials/attention.py`: scores, softmax weights, context vectors,
 # masks) and the engine's basics (`tutorials/autograd_from_scratch.py`).
 #
-# Run it as a script (`python tutorials/transformer.py`, about two minutes; `TGS_FAST=1` for a quick pass on
+# Run it as a script (`python tutorials/transformer.py`, about a minute; `TGS_FAST=1` for a quick pass on
 # shorter strings) or open it as a notebook with jupytext. Figures go to `transformer_out/`.
 
 # %%
