@@ -332,9 +332,8 @@ viz.show(attention_figure(runs["hard-word"]["model"], test.images[:3],
 # with credit per word reached 0.21–0.89 exact with 0.33–0.90 of the words on their object; with credit per
 # caption 0.16–0.20 exact and 0.00–0.40 on the object (one seed never learned to look at the objects at
 # all). Fast mode: 0.27–0.39 exact and 0.31–0.50 on the object per word, 0.11–0.23 and 0.00–0.35 per
-# caption. Xu et al. needed more than a
-# baseline to make hard attention work: an entropy bonus, and half of the time the expected context
-# instead of a sample (exercises 4 and 5).
+# caption. Xu et al. needed more than a baseline to make hard attention work: an entropy bonus, and half of
+# the time the expected context instead of a sample (exercises 4 and 5).
 
 # %%
 hard, hard_caption = runs["hard-word"], runs["hard-caption"]
