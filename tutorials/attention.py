@@ -60,7 +60,7 @@ from tinygrad_seq.translation import evaluate_translation, train_translation  # 
 from viz import plots  # noqa: E402
 
 FAST = os.environ.get("TGS_FAST") == "1"
-SEED = 0  # the seed of every training run below
+SEED = int(os.environ.get("TGS_SEED", "0"))  # the seed (`TGS_SEED=k`) of every training run below
 OUT = pathlib.Path("attention_out")
 OUT.mkdir(exist_ok=True)
 np.set_printoptions(precision=3, suppress=True, linewidth=120)
@@ -262,7 +262,8 @@ assert spread_of[float(alpha @ f)].mean() < spread_of[0.0].mean(), "the baseline
 # decoder of 64 units); only the attention differs. We train the no-attention baseline, the six scores of
 # section 1 and local-p. `fit` trains one model and measures it: exact match of greedy decoding on test
 # strings never seen in training, and how often the largest weight α(t, ·) lies on the true source
-# position S − 1 − t, or one position off (a bidirectional annotation h(i) also carries x(i ± 1)).
+# position S + 1 − t (target steps t and source positions i both numbered from 1), or one position off (a
+# bidirectional annotation h(i) also carries x(i ± 1)).
 
 # %%
 task = ReverseTask(3, 10 if FAST else 16)
@@ -329,7 +330,7 @@ assert by_length[None][0] > by_length[None][1] + 0.2, "without attention, long s
 # Everything measured on the same test set (α read on 100 test strings, teacher forced):
 
 # %%
-print(f"{'score':>10} {'exact':>7} {'α on S−1−t':>11} {'± 1':>6} {'weight there':>13} {'largest α':>10} {'s':>5}")
+print(f"{'score':>10} {'exact':>7} {'α on S+1−t':>11} {'± 1':>6} {'weight there':>13} {'largest α':>10} {'s':>5}")
 for kind, r in results.items():
     if kind is None:
         print(f"{'none':>10} {r['exact']:7.2f} {'':>11} {'':>6} {'':>13} {'':>10} {r['seconds']:5.0f}")
@@ -341,7 +342,7 @@ names = [k for k in results if k is not None]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
 xs = np.arange(len(names))
 ax1.bar(xs - 0.2, [results[k]["exact"] for k in names], 0.4, label="exact match")
-ax1.bar(xs + 0.2, [results[k]["near_target"] for k in names], 0.4, label="largest α within 1 of S−1−t")
+ax1.bar(xs + 0.2, [results[k]["near_target"] for k in names], 0.4, label="largest α within 1 of S+1−t")
 ax1.axhline(results[None]["exact"], color="k", linestyle="--", linewidth=1, label="exact match, no attention")
 ax1.set_xticks(xs, names, rotation=30)
 ax1.set(ylim=(0, 1.05), title=f"reversal, {task.min_len}–{task.max_len} digits, {steps} steps")
@@ -398,7 +399,7 @@ alignment = alignment_on(model, probe)
 b = int(np.argmax(probe.src_lengths))
 S, T = probe.src_lengths[b], len(probe.pairs[b][1])
 source, target = task.vocab.decode(probe.pairs[b][0]), task.vocab.decode(probe.pairs[b][1])
-print(f"additive: largest weight on S − 1 − t for {results['additive']['on_target']:.0%} of the target symbols, "
+print(f"additive: largest weight on S + 1 − t for {results['additive']['on_target']:.0%} of the target symbols, "
       f"within one position for {results['additive']['near_target']:.0%}")
 np.save(OUT / "alignment.npy", alignment[b, :T, :S])
 viz.show(plots.attention(alignment[b, :T, :S], list(source), list(target), title="additive attention, reversal"),
@@ -424,7 +425,8 @@ viz.show(fig, OUT / "six_alignments.png")
 # ## 8. Local-p, trained: the decoder predicts where to look
 #
 # Local-p's position p(t) is a number the decoder computes from its state before it sees any score. For
-# reversal it should learn p(t) ≈ S − 1 − t, or close enough that the window [p(t) − D, p(t) + D] holds
+# reversal it should learn p(t) ≈ S + 1 − t (numbering positions from 1, as above: the model's (S − 1) ·
+# sigmoid(…) counts from 0, so we add 1), or close enough that the window [p(t) − D, p(t) + D] holds
 # the digit it needs (like the global scores, it may settle a position off and read the digit from a
 # neighbour's annotation). Running the decoder step by step (as `AttentionSeq2Seq.forward` does) we read
 # p(t) after each step:
@@ -447,16 +449,17 @@ errors = [np.abs(positions[i, :len(t)] - (len(s_) - 1 - np.arange(len(t)))) for 
           enumerate(probe.pairs)]
 mean_error = float(np.mean(np.concatenate(errors)))
 inside = float(np.mean(np.concatenate(errors) <= local_attention.D))
-print(f"local-p, window D = {local_attention.D}: mean |p(t) − (S − 1 − t)| = {mean_error:.2f} positions; "
+print(f"local-p, window D = {local_attention.D}: mean |p(t) − (S + 1 − t)| = {mean_error:.2f} positions; "
       f"the true position lies inside the window for {inside:.0%} of the symbols")
 assert mean_error < local_attention.D and inside > 0.95, f"p(t) should track the true position: {mean_error:.2f}"
 
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
-ax.plot(np.arange(T), positions[b, :T], marker="o", label="predicted p(t)")
-ax.plot(np.arange(T), S - 1 - np.arange(T), linestyle="--", label="true position S − 1 − t")
-ax.fill_between(np.arange(T), positions[b, :T] - local_attention.D, positions[b, :T] + local_attention.D,
+steps_t = np.arange(1, T + 1)  # target steps and source positions numbered from 1 (the model counts from 0)
+ax.plot(steps_t, positions[b, :T] + 1, marker="o", label="predicted p(t)")
+ax.plot(steps_t, S + 1 - steps_t, linestyle="--", label="true position S + 1 − t")
+ax.fill_between(steps_t, positions[b, :T] + 1 - local_attention.D, positions[b, :T] + 1 + local_attention.D,
                 alpha=0.15, label=f"window ± D = {local_attention.D}")
-ax.set(xlabel="target step t", ylabel="source position", title=f"local-p on '{source}'")
+ax.set(xlabel="target step t", ylabel="source position i", title=f"local-p on '{source}' (S = {S})")
 ax.grid(True, alpha=0.3)
 ax.legend(fontsize=8)
 viz.show(fig, OUT / "local_p_positions.png")
@@ -515,7 +518,7 @@ while step < steps:
             break
 results["hard (dot)"] = measure(hard_model, time.perf_counter() - start, float(np.mean(hard_losses[-20:])))
 r = results["hard (dot)"]
-print(f"hard attention (REINFORCE): exact match {r['exact']:.2f}, its choice within one of S−1−t for "
+print(f"hard attention (REINFORCE): exact match {r['exact']:.2f}, its choice within one of S+1−t for "
       f"{r['near_target']:.0%} of the symbols ({r['seconds']:.0f} s);  soft dot: {results['dot']['exact']:.2f}, "
       f"no attention: {results[None]['exact']:.2f}")
 

@@ -29,7 +29,7 @@
 #
 # Every fact the lesson states is checked by an `assert` in the cell that shows it, so if the library
 # (or the lesson) is wrong, running it fails. Run it as a script (`python tutorials/bptt_by_hand.py`,
-# about a minute; `TGS_FAST=1` for a quick pass) or open it as a notebook with jupytext. Pictures go to
+# about ten seconds; `TGS_FAST=1` for a quick pass) or open it as a notebook with jupytext. Pictures go to
 # `bptt_out/`.
 
 # %%

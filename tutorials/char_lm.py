@@ -22,7 +22,7 @@
 # bits per character, sample from it, and save and resume it exactly. Each claim is checked by an `assert`
 # where it is made.
 #
-# Run it as a script (`python tutorials/char_lm.py`, about two minutes, or in a few seconds with `TGS_FAST=1`;
+# Run it as a script (`python tutorials/char_lm.py`, under half a minute, or in a few seconds with `TGS_FAST=1`;
 # the training curve is written to `char_lm_out/`) or open it as a notebook with jupytext (it shows inline).
 
 # %%

@@ -45,8 +45,8 @@
 # Jacobian $\partial h(t)/\partial h(t-1) = D(t)\,W^\top$ (`long_term_dependencies.py`), the LSTM's gates.
 #
 # Every fact the lesson states is checked by an `assert`; trained numbers with margins that held for lesson
-# seeds 0–5 (`TGS_SEED=k`) in both settings. Runs as a script (`python tutorials/deep_rnns.py`, a few
-# minutes; `TGS_FAST=1` for a quick pass with fewer models and shorter training) or as a notebook with
+# seeds 0–5 (`TGS_SEED=k`) in both settings. Runs as a script (`python tutorials/deep_rnns.py`, a minute
+# or two; `TGS_FAST=1` for a quick pass with fewer models and shorter training) or as a notebook with
 # jupytext. Pictures go to `deep_rnns_out/`.
 
 # %%
@@ -195,7 +195,8 @@ def gradient_flow_at_init(seed):
         tg.manual_seed(seed)
         layer, readout = make(), nn.Linear(H, 2)
         out, _ = layer(x)
-        ts, norms = plots.hidden_gradient_norms(F.cross_entropy(readout(out[-1]), y))
+        _, norms = plots.hidden_gradient_norms(F.cross_entropy(readout(out[-1]), y))
+        ts = np.arange(1, len(norms) + 1)  # h(1) … h(T), as the lecture numbers them (the nn scopes count from 0)
         reached = norms > 0  # the dilated RNN's other chains get exactly nothing
         curves[name] = (ts[reached], norms[reached])
         g = norms[reached]
@@ -208,7 +209,7 @@ tg.set_default_dtype(np.float64)  # float32 would round the deep transition's sm
 curves, decay = gradient_flow_at_init(SEED)
 tg.set_default_dtype(np.float32)
 for name, (ts, g) in curves.items():
-    print(f"{name:14s} gradient kept per time step ≈ {decay[name]:.3f};  ‖∂L/∂h(t)‖ / ‖∂L/∂h({T_FLOW - 1})‖ at "
+    print(f"{name:14s} gradient kept per time step ≈ {decay[name]:.3f};  ‖∂L/∂h(t)‖ / ‖∂L/∂h({T_FLOW})‖ at "
           f"t = {ts[-6]:2d}: {g[-6] / g[-1]:.1e}   (steps reached: {len(ts)} of {T_FLOW})")
 viz.show(plots.gradient_flow(curves, title="‖∂L/∂h(t)‖ at initialisation, loss at the last step only"),
          OUT / "gradient_flow_depth.png")

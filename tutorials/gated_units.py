@@ -32,7 +32,7 @@
 # (`long_term_dependencies.py`, sections 2–3). Notation: $\sigma$ is the logistic sigmoid, $\odot$ the
 # elementwise product, and every gate is a vector of $H$ numbers, one per unit.
 #
-# Run it as a script (`python tutorials/gated_units.py`, a few minutes; `TGS_FAST=1` for a quick pass with
+# Run it as a script (`python tutorials/gated_units.py`, about a minute; `TGS_FAST=1` for a quick pass with
 # a shorter task) or open it as a notebook with jupytext. Figures are written to `gated_out/`.
 
 # %%
@@ -57,6 +57,19 @@ OUT = pathlib.Path("gated_out")
 OUT.mkdir(exist_ok=True)
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
 START = time.time()
+
+
+def steps_from_1(fig):
+    """Relabel the heatmaps of ``plots.gate_activations`` (columns 0 … T − 1) as the steps t = 1 … T."""
+    for ax in fig.axes:
+        for im in ax.get_images():
+            H, T = im.get_array().shape
+            im.set_extent((0.5, T + 0.5, H - 0.5, -0.5))
+            ax.set_xlim(0.5, T + 0.5)
+            every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200) if T / k <= 6)  # at most about 6 ticks
+            ax.set_xticks([1] + [t for t in range(every, T + 1, every) if t > 1])
+    return fig
+
 
 # %% [markdown]
 # ## 1. The LSTM, one gate at a time
@@ -84,14 +97,14 @@ START = time.time()
 def lstm_by_hand(x, lstm, h=None, c=None):
     """The LSTM equations above, op by op, on the weights of ``lstm`` (an nn.LSTM, one layer).
 
-    x (T, B, D); h, c (B, H) or None for zeros.  Returns (outputs (T, B, H), h(T−1), c(T−1)).
+    x (T, B, D); h, c (B, H) or None for zeros.  Returns (outputs (T, B, H), h(T), c(T)), steps t = 1 … T.
     """
     T, B, _ = x.shape
     H = lstm.hidden_size
     W_x, W_h = lstm.weight_ih_l0, lstm.weight_hh_l0
     b = lstm.bias_ih_l0 + lstm.bias_hh_l0
-    h = tg.tensor(np.zeros((B, H)), name="h(−1)") if h is None else h
-    c = tg.tensor(np.zeros((B, H)), name="c(−1)") if c is None else c
+    h = tg.tensor(np.zeros((B, H)), name="h(0)") if h is None else h
+    c = tg.tensor(np.zeros((B, H)), name="c(0)") if c is None else c
 
     def layer(k, x_t, h):  # gate k's own rows of the stacked weights: k = 0 i, 1 f, 2 g, 3 o
         rows = slice(k * H, (k + 1) * H)
@@ -101,7 +114,7 @@ def lstm_by_hand(x, lstm, h=None, c=None):
     for t in range(T):
         with tg.scope(f"t={t}"):  # one frame per step in the picture below
             x_t = x[t]
-            x_t.name = f"x({t})"
+            x_t.name = f"x({t + 1})"  # the lecture numbers the steps from 1, h(0) the state before
             f = layer(1, x_t, h).sigmoid()
             i = layer(0, x_t, h).sigmoid()
             g = layer(2, x_t, h).tanh()
@@ -183,7 +196,7 @@ viz.show((out2 * upstream).sum(), OUT / "lstm_by_hand.svg")
 def gru_by_hand(x, gru, h=None):
     """The GRU equations above, op by op, on the weights of ``gru`` (an nn.GRU, one layer).
 
-    x (T, B, D); h (B, H) or None for zeros.  Returns (outputs (T, B, H), h(T−1)).
+    x (T, B, D); h (B, H) or None for zeros.  Returns (outputs (T, B, H), h(T)).
     """
     T, B, _ = x.shape
     H = gru.hidden_size
@@ -295,18 +308,18 @@ print(f"max |f − (1 − i)| over {T} steps and {H} units: {coupling_gap:.1e}")
 assert coupling_gap < 1e-15, f"CoupledLSTM's forget gate is not 1 − i: {coupling_gap:.1e}"
 print(f"parameters: LSTM {sum(p.data.size for p in lstm.parameters())}, "
       f"coupled {sum(p.data.size for p in coupled.parameters())}")
-viz.show(plots.gate_activations(gates, title="CoupledLSTM at initialisation: f = 1 − i"),
+viz.show(steps_from_1(plots.gate_activations(gates, title="CoupledLSTM at initialisation: f = 1 − i")),
          OUT / "coupled_gates.png")
 tg.set_default_dtype(np.float32)  # back to PyTorch's default for training
 
 # %% [markdown]
 # ## 4. A task with a long gap: remember the first symbol
 #
-# Each sequence is $T$ symbols from an alphabet of $K = 8$, one-hot, and one more input channel that is 1 at
-# $t = 0$ only (the "remember this" marker). The target, read from $h(T-1)$ by a linear classifier, is the
-# symbol seen at $t = 0$. Every later step shows another symbol of the same alphabet, so the network cannot
-# simply ignore its inputs: it has to **write** at the marker, **keep** for $T - 1$ steps, and **not write**
-# whatever comes after. A network that forgets answers at chance, $1/K$.
+# Each sequence is $T$ symbols $x(1) \ldots x(T)$ from an alphabet of $K = 8$, one-hot, and one more input
+# channel that is 1 at $t = 1$ only (the "remember this" marker). The target, read from $h(T)$ by a linear
+# classifier, is the symbol seen at $t = 1$. Every later step shows another symbol of the same alphabet, so
+# the network cannot simply ignore its inputs: it has to **write** at the marker, **keep** for $T - 1$ steps,
+# and **not write** whatever comes after. A network that forgets answers at chance, $1/K$.
 
 
 # %%
@@ -316,7 +329,7 @@ H_TASK, BATCH, LR, CLIP = 32, 128, 0.02, 1.0
 
 
 def first_symbol_batch(T, batch, rng):
-    """x (T, batch, K + 1) float32: one-hot symbols, channel K marks t = 0;  y (batch,): the symbol at t = 0."""
+    """x (T, batch, K + 1) float32: one-hot symbols, channel K marks t = 1 (row 0);  y (batch,): the symbol at t = 1."""
     ids = rng.integers(0, K, (T, batch))
     x = np.eye(K + 1, dtype=np.float32)[ids]
     x[0, :, K] = 1
@@ -422,7 +435,7 @@ assert acc["LSTM"] > acc["LSTM, default biases"] + 0.4, f"opening the gates shou
 # Both gated units solve the task; the vanilla RNN stays at or near chance, with the same number of units and
 # the same budget (in some runs it learns to tell a few of the symbols apart, and its loss drops a little
 # below $\log K$, the dotted line). The only gradient that could teach it to keep the first symbol is the
-# product of $T - 1$ Jacobians $D(t) W^\top$, and it arrives at $t = 0$ vanished (section 6 measures it).
+# product of $T - 1$ Jacobians $D(t) W^\top$, and it arrives at $t = 1$ vanished (section 6 measures it).
 # The LSTM with its gates half-closed fails too, for the same reason: the path through the cell is there,
 # but $f \approx 0.5$ multiplies it away as surely as $W^\top$ does. A gated unit helps only once its gates
 # are open; learning then keeps them open where the task needs memory. The loss curves of the gated units
@@ -473,7 +486,7 @@ lstm_layer = models["LSTM"].rnn
 trained, (_, c_end) = gates_over_time(lstm_layer, rnn_state(models["LSTM"].state_dict()), x_probe, LSTM_GATES, N_SEQ)
 initial, (_, c_end0) = gates_over_time(lstm_layer, rnn_state(starts["LSTM"]), x_probe, LSTM_GATES, N_SEQ)
 
-# the share of c_j(0) still in c_j(T−1) through the forget gates alone: Π_{t ≥ 1} f_j(t), averaged over sequences
+# the share of c_j(1) still in c_j(T) through the forget gates alone: Π_{t ≥ 2} f_j(t), averaged over sequences
 kept = np.exp(np.log(trained["forget_gate"][:, 1:]).sum(1)).mean(0)
 kept0 = np.exp(np.log(initial["forget_gate"][:, 1:]).sum(1)).mean(0)
 eta = explained_by_first_symbol(c_end.data[0], y_probe)
@@ -483,17 +496,18 @@ print(f"units whose cell keeps more than half of its content over {T_TASK - 1} s
       f"{(kept > 0.5).sum()} of {H_TASK} after training, {(kept0 > 0.5).sum()} at the start")
 print("Π f per unit, longest keepers first:", np.round(kept[order][:8], 3), " at the start:",
       np.round(np.sort(kept0)[::-1][:4], 3))
-print(f"median forget gate over t ≥ 1 of those units: {np.median(trained['forget_gate'][:, 1:, kept > 0.5]):.4f}")
-print(f"share of the variance of c(T−1) explained by the first symbol, mean over units: {eta.mean():.2f} "
+print(f"median forget gate over t ≥ 2 of those units: {np.median(trained['forget_gate'][:, 1:, kept > 0.5]):.4f}")
+print(f"share of the variance of c(T) explained by the first symbol, mean over units: {eta.mean():.2f} "
       f"after training, {eta0.mean():.2f} at the start")
 one = {k.replace("cell_candidate", "candidate"): v[0][:, order] for k, v in trained.items()}
-viz.show(plots.gate_activations(one, title=f"trained LSTM, one sequence (symbol {y_probe[0]}): "
-                                           "units sorted by Π f, longest memory on top"), OUT / "lstm_gates.png")
+fig = plots.gate_activations(one, title=f"trained LSTM, one sequence (symbol {y_probe[0]}): "
+                                       "units sorted by Π f, longest memory on top")
+viz.show(steps_from_1(fig), OUT / "lstm_gates.png")
 
 # %%
 assert (kept > 0.5).sum() >= H_TASK // 4, f"a trained LSTM should keep its cell on many units: Π f = {kept}"
 assert (kept0 > 0.5).sum() == 0, f"at the start no unit keeps half its cell over T − 1 steps: {kept0}"
-assert eta.mean() > 0.9 > 0.5 > eta0.mean(), f"the cell at T − 1 should encode the first symbol: {eta.mean():.2f}"
+assert eta.mean() > 0.9 > 0.5 > eta0.mean(), f"the cell at T should encode the first symbol: {eta.mean():.2f}"
 
 # %% [markdown]
 # Read the picture row by row (each row a unit, time to the right; the rows are sorted by $\prod f$ averaged
@@ -505,7 +519,7 @@ assert eta.mean() > 0.9 > 0.5 > eta0.mean(), f"the cell at T − 1 should encode
 # held. The input gates are not all closed: several stay open, but what they write is a candidate saturated
 # at $\pm 1$ and constant in time, computed from $h(t-1)$, that is from the memory itself, and the new
 # symbols hardly move it. So the cell is topped up with what it already holds, and the measurement agrees:
-# the first symbol explains nearly all the variance of $c(T-1)$, however many symbols came after it. The
+# the first symbol explains nearly all the variance of $c(T)$, however many symbols came after it. The
 # first few columns are where the symbol is written and the gates settle.
 #
 # The GRU keeps with its update gate, $h(t) = (1 - z) \odot n + z \odot h(t-1)$: $z \approx 1$ keeps.
@@ -519,8 +533,9 @@ kept_z0 = np.exp(np.log(gru_initial["update_gate"][:, 1:]).sum(1)).mean(0)
 order_z = np.argsort(-kept_z)
 print(f"GRU units with Π z > 0.5 over {T_TASK - 1} steps: {(kept_z > 0.5).sum()} after training, "
       f"{(kept_z0 > 0.5).sum()} at the start; longest: {np.round(kept_z[order_z][:6], 3)}")
-viz.show(plots.gate_activations({k: v[0][:, order_z] for k, v in gru_trained.items()},
-                                title="trained GRU, one sequence: units sorted by Π z"), OUT / "gru_gates.png")
+fig = plots.gate_activations({k: v[0][:, order_z] for k, v in gru_trained.items()},
+                             title="trained GRU, one sequence: units sorted by Π z")
+viz.show(steps_from_1(fig), OUT / "gru_gates.png")
 assert (kept_z > 0.5).sum() > (kept_z0 > 0.5).sum(), f"training should open the GRU's update gates: {kept_z}"
 
 # %% [markdown]
@@ -548,7 +563,8 @@ def gradient_curve(model, state):
         probe = nn.SequenceClassifier(K + 1, H_TASK, K, rnn=type(model.rnn).__name__, cell="fused")
         probe.load_state_dict(state)
         logits = probe(tg.tensor(x_probe[:, :128].astype(np.float64)))
-        return plots.hidden_gradient_norms(F.cross_entropy(logits, y_probe[:128]))
+        _, norms = plots.hidden_gradient_norms(F.cross_entropy(logits, y_probe[:128]))
+        return np.arange(1, len(norms) + 1), norms  # h(1) … h(T) (the nn scopes count from 0)
     finally:
         tg.set_default_dtype(np.float32)
 
@@ -558,7 +574,7 @@ flow_end = {name: gradient_curve(models[name], models[name].state_dict()) for na
 reach = {name: (curve[1][0] / curve[1][-1], flow_end[name][1][0] / flow_end[name][1][-1])
          for name, curve in flow_start.items()}
 for name, (before, after) in reach.items():
-    print(f"{name:4s} ‖∂L/∂h(0)‖ / ‖∂L/∂h(T−1)‖ = {before:.1e} at the start, {after:.1e} after training "
+    print(f"{name:4s} ‖∂L/∂h(1)‖ / ‖∂L/∂h(T)‖ = {before:.1e} at the start, {after:.1e} after training "
           f"(a factor {after ** (1 / (T_TASK - 1)):.3f} per step)")
 viz.show(plots.gradient_flow(flow_start, title="‖∂L/∂h(t)‖ at the start (gated units: gates opened)"),
          OUT / "gradient_flow_start.png")
@@ -570,16 +586,16 @@ start = {name: before for name, (before, _) in reach.items()}
 end = {name: after for name, (_, after) in reach.items()}
 assert start["RNN"] < 1e-6, f"the RNN's gradient should vanish over the sequence: {start}"
 assert start["LSTM"] > 1e-4 and start["GRU"] > 1e-2, f"the opened gates should let the gradient through: {start}"
-assert end["RNN"] < 1e-2, f"after training the RNN's gradient should still vanish before t = 0: {end}"
+assert end["RNN"] < 1e-2, f"after training the RNN's gradient should still vanish before t = 1: {end}"
 for name in ("LSTM", "GRU"):
-    assert end[name] > 1e-4 and end[name] > 10 * end["RNN"], f"the trained {name}'s gradient should reach t = 0: {end}"
+    assert end[name] > 1e-4 and end[name] > 10 * end["RNN"], f"the trained {name}'s gradient should reach t = 1: {end}"
     assert end[name] > start[name], f"training should lengthen the {name}'s reach: {reach[name]}"
 
 # %% [markdown]
 # At the start the three already differ: the vanilla RNN's gradient falls by ten or more orders of magnitude
 # over the sequence, the opened LSTM's by about three and the GRU's by less than one. After training the
 # difference is the whole story of this lesson. The RNN, which never found the memory, has saturated its
-# units, and its gradient at $t = 0$ is smaller still, far below anything an optimiser could use. In the LSTM
+# units, and its gradient at $t = 1$ is smaller still, far below anything an optimiser could use. In the LSTM
 # and the GRU the reach has *grown* with training: the trained forget gates ($f \approx 1$) and update gates
 # ($z \approx 1$) are a path through time whose Jacobian is close to the identity, and the per-step factor
 # printed above is close to 1 where the RNN's is far below it. The gated curves are nearly flat *because* the

@@ -31,7 +31,7 @@
 #
 # Every claim below is checked by an `assert` where it is made; the stochastic ones with a margin that holds over
 # seeds (`TGS_SEED=1` runs the lesson on other random numbers). Run it as a script
-# (`python tutorials/long_term_dependencies.py`, about a minute; `TGS_FAST=1` for a quick pass with smaller
+# (`python tutorials/long_term_dependencies.py`, under half a minute; `TGS_FAST=1` for a quick pass with smaller
 # experiments; figures are written to `ltd_out/`) or open it as a notebook with jupytext (figures show inline).
 
 # %%
@@ -238,15 +238,16 @@ for kind in ("RNN", "LSTM", "GRU"):
     layer, readout = getattr(nn, kind)(4, H), nn.Linear(H, 1)
     out, _ = layer(x_g)
     L = (readout(out[-1]) ** 2).sum()
-    curves[kind] = plots.hidden_gradient_norms(L)
-    ts, g = curves[kind]
+    _, g = plots.hidden_gradient_norms(L)
+    ts = np.arange(1, len(g) + 1)  # h(1) … h(T), as the lecture numbers them (the nn scopes count from 0)
+    curves[kind] = ts, g
     decay[kind] = (g[0] / g[-1]) ** (1 / (T_g - 1))
-    print(f"{kind:4s}  ‖∂L/∂h(t)‖ at t = T−1, T−11, T−21: " + "  ".join(f"{g[-1 - k]:.1e}" for k in (0, 10, 20))
+    print(f"{kind:4s}  ‖∂L/∂h(t)‖ at t = T, T−10, T−20: " + "  ".join(f"{g[-1 - k]:.1e}" for k in (0, 10, 20))
           + f"    decay per step ≈ {decay[kind]:.3f}")
 fig = plots.gradient_flow(curves)
 viz.show(fig, OUT / "ltd_gradient_flow_rnn_lstm_gru.png")
 for kind, (ts, g) in curves.items():
-    assert len(ts) == T_g and g[0] < 1e-3 * g[-1], f"{kind}: no vanishing gradient, ‖∂L/∂h(0)‖/‖∂L/∂h(T)‖ = " \
+    assert len(ts) == T_g and g[0] < 1e-3 * g[-1], f"{kind}: no vanishing gradient, ‖∂L/∂h(1)‖/‖∂L/∂h(T)‖ = " \
         f"{g[0] / g[-1]:.1e}"
 
 # %% [markdown]
@@ -556,7 +557,7 @@ assert curvatures[-1] / curvatures[0] > 1e4, "the states' covariance should be b
 # * **the clockwork RNN** (`nn.ClockworkRNN`): the units form modules that update only every $T_k$ steps
 #   (periods 1, 2, 4, 8 here) and copy their value in between, an identity Jacobian.
 #
-# At initialisation, on sequences of 40 steps with a loss at the end only, the gradient reaching $h(0)$:
+# At initialisation, on sequences of 40 steps with a loss at the end only, the gradient reaching $h(1)$:
 
 # %%
 H_V = 16
@@ -570,7 +571,7 @@ MAKERS = {
 
 
 def recall_batch(T, batch, rng):
-    """Channel 0 holds a bit ±1 at t = 0 and zeros after; channel 1 is noise throughout. Target: the bit."""
+    """Channel 0 holds a bit ±1 at t = 1 (row 0) and zeros after; channel 1 is noise throughout. Target: the bit."""
     bits = rng.integers(0, 2, batch)
     xb = np.zeros((T, batch, 2), np.float32)
     xb[0, :, 0] = 2 * bits - 1
@@ -595,18 +596,18 @@ flow, reach = {}, {}
 for name, make in list(MAKERS.items())[:4]:
     tg.manual_seed(SEED)
     model = Recall(make())
-    flow[name] = plots.hidden_gradient_norms(F.cross_entropy(model(xr), yr))
-    _, g = flow[name]
+    _, g = plots.hidden_gradient_norms(F.cross_entropy(model(xr), yr))
+    flow[name] = np.arange(1, len(g) + 1), g  # steps 1 … T
     reach[name] = g[0] / g[-1]
-    print(f"{name:16s} ‖∂L/∂h(0)‖ / ‖∂L/∂h(39)‖ = {reach[name]:.1e}")
-fig = plots.gradient_flow(flow, title="‖∂L/∂h(t)‖ at initialisation, loss at t = 39 only")
+    print(f"{name:16s} ‖∂L/∂h(1)‖ / ‖∂L/∂h({len(g)})‖ = {reach[name]:.1e}")
+fig = plots.gradient_flow(flow, title=f"‖∂L/∂h(t)‖ at initialisation, loss at t = {len(g)} only")
 viz.show(fig, OUT / "ltd_gradient_flow_variants.png")
 for name in list(reach)[1:]:
     assert reach[name] > 1e3 * reach["RNN"], f"{name} should carry the gradient much further back: {reach}"
 
 # %% [markdown]
 # Now the test that matters: can training *use* that path? The task above is a pure memory task: the
-# answer is the bit seen at $t = 0$, read out at $t = T - 1$ after $T - 1$ steps of noise. Each model trains
+# answer is the bit seen at $t = 1$, read out at $t = T$ after $T - 1$ steps of noise. Each model trains
 # with Adam (learning rate 0.01, batches of 32) until the mean loss of its last 10 batches falls below 0.05,
 # or a step budget runs out; then we measure its accuracy on 500 new sequences (chance: 50%). Every model has
 # 16 units; the LSTM, with its default initialisation, is there for reference.
@@ -673,7 +674,7 @@ ax.axhline(0.5, color="0.5", linestyle=":", linewidth=1, label="chance")
 ax.set_xticks(range(len(names)), names, rotation=15, fontsize=8)
 ax.set_ylabel("held-out accuracy")
 ax.set_ylim(0, 1.25)
-ax.set_title(f"recall the bit from t = 0 at t = T − 1 (≤ {MAX_STEPS} Adam steps)")
+ax.set_title(f"recall the bit from t = 1 at t = T (≤ {MAX_STEPS} Adam steps)")
 ax.legend(fontsize=8, loc="upper center", ncol=len(LENGTHS) + 1)
 fig.tight_layout()
 viz.show(fig, OUT / "ltd_recall.png")

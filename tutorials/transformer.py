@@ -32,7 +32,7 @@
 # Know first: the attention lesson (`tutorials/attention.py`: scores, softmax weights, context vectors,
 # masks) and the engine's basics (`tutorials/autograd_from_scratch.py`).
 #
-# Run it as a script (`python tutorials/transformer.py`, about two minutes; `TGS_FAST=1` for a quick pass on
+# Run it as a script (`python tutorials/transformer.py`, about a minute; `TGS_FAST=1` for a quick pass on
 # shorter strings) or open it as a notebook with jupytext. Figures go to `transformer_out/`.
 
 # %%
@@ -414,7 +414,9 @@ edges = np.linspace(task.min_len, task.max_len + 1, 4).astype(int)
 buckets = [(lo, hi - 1) for lo, hi in zip(edges[:-1], edges[1:])]
 
 
-SEED = 0  # seeds the models' initial weights and batch order; the margins asserted below held for 0, 1 and 2
+# The seed of the models' initial weights and batch order (`TGS_SEED=k` runs another); the margins
+# asserted below held for the seeds listed where they are asserted.
+SEED = int(os.environ.get("TGS_SEED", "0"))
 
 
 def run(kind, schedule):
