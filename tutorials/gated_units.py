@@ -58,19 +58,6 @@ OUT.mkdir(exist_ok=True)
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
 START = time.time()
 
-
-def steps_from_1(fig):
-    """Relabel the heatmaps of ``plots.gate_activations`` (columns 0 … T − 1) as the steps t = 1 … T."""
-    for ax in fig.axes:
-        for im in ax.get_images():
-            H, T = im.get_array().shape
-            im.set_extent((0.5, T + 0.5, H - 0.5, -0.5))
-            ax.set_xlim(0.5, T + 0.5)
-            every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 200) if T / k <= 6)  # at most about 6 ticks
-            ax.set_xticks([1] + [t for t in range(every, T + 1, every) if t > 1])
-    return fig
-
-
 # %% [markdown]
 # ## 1. The LSTM, one gate at a time
 #
@@ -308,7 +295,7 @@ print(f"max |f − (1 − i)| over {T} steps and {H} units: {coupling_gap:.1e}")
 assert coupling_gap < 1e-15, f"CoupledLSTM's forget gate is not 1 − i: {coupling_gap:.1e}"
 print(f"parameters: LSTM {sum(p.data.size for p in lstm.parameters())}, "
       f"coupled {sum(p.data.size for p in coupled.parameters())}")
-viz.show(steps_from_1(plots.gate_activations(gates, title="CoupledLSTM at initialisation: f = 1 − i")),
+viz.show(plots.gate_activations(gates, title="CoupledLSTM at initialisation: f = 1 − i"),
          OUT / "coupled_gates.png")
 tg.set_default_dtype(np.float32)  # back to PyTorch's default for training
 
@@ -502,7 +489,7 @@ print(f"share of the variance of c(T) explained by the first symbol, mean over u
 one = {k.replace("cell_candidate", "candidate"): v[0][:, order] for k, v in trained.items()}
 fig = plots.gate_activations(one, title=f"trained LSTM, one sequence (symbol {y_probe[0]}): "
                                        "units sorted by Π f, longest memory on top")
-viz.show(steps_from_1(fig), OUT / "lstm_gates.png")
+viz.show(fig, OUT / "lstm_gates.png")
 
 # %%
 assert (kept > 0.5).sum() >= H_TASK // 4, f"a trained LSTM should keep its cell on many units: Π f = {kept}"
@@ -535,7 +522,7 @@ print(f"GRU units with Π z > 0.5 over {T_TASK - 1} steps: {(kept_z > 0.5).sum()
       f"{(kept_z0 > 0.5).sum()} at the start; longest: {np.round(kept_z[order_z][:6], 3)}")
 fig = plots.gate_activations({k: v[0][:, order_z] for k, v in gru_trained.items()},
                              title="trained GRU, one sequence: units sorted by Π z")
-viz.show(steps_from_1(fig), OUT / "gru_gates.png")
+viz.show(fig, OUT / "gru_gates.png")
 assert (kept_z > 0.5).sum() > (kept_z0 > 0.5).sum(), f"training should open the GRU's update gates: {kept_z}"
 
 # %% [markdown]

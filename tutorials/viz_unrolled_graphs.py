@@ -206,8 +206,8 @@ assert alignment.shape == (3, 4) and np.allclose(alignment.sum(1), 1), "each dec
 
 # %%
 curves = examples.gradient_flow_curves(T=20 if FAST else 50, seed=SEED)
-# the engine's nn scopes count steps from 0; the picture numbers them as the lecture does, h(1) … h(T)
-curves = {name: (np.arange(1, len(n) + 1), n) for name, (_, n) in curves.items()}
+# the nn scopes count steps from 0, as PyTorch indexes; plots number them as the lecture and the graphs do
+assert all(list(ts) == list(range(1, len(n) + 1)) for ts, n in curves.values()), "h(1) … h(T), as drawn"
 fig = plots.gradient_flow(curves)
 viz.show(fig, OUT / "gradient_flow.png")
 for name, (_, n) in curves.items():
@@ -256,10 +256,7 @@ assert np.isclose(np.abs(np.linalg.eigvals(p["W"])).max(), 0.9), "the W of secti
 # %%
 L_gates, _ = examples.lstm(T=12, hidden_size=6, seed=SEED)
 gate_values = plots.gate_values(L_gates)
-fig = plots.gate_activations(gate_values)
-for ax in fig.axes:  # the heatmaps' columns are the steps t = 1 … 12 (not the colour bars)
-    if ax.get_title() in gate_values:
-        ax.set_xticks(range(0, 12, 2), [str(t) for t in range(1, 13, 2)])
+fig = plots.gate_activations(gate_values)  # columns t = 1 … 12, as the graphs number the steps
 viz.show(fig, OUT / "lstm_gates.png")
 for name, values in gate_values.items():
     low, high = (-1, 1) if name == "cell_candidate" else (0, 1)  # tanh, the others sigmoids
@@ -317,8 +314,8 @@ if page is not None:
     print(f"wrote {page.path}: {len(page.graph.nodes)} nodes, {page.path.stat().st_size / 1e3:.0f} kB")
     print(f"‖∇h(t) L‖ at the first step / at the last = {bars[0] / bars[-1]:.1e}")
     assert np.allclose(bars, norms, rtol=1e-4), "the page's bars are ‖∂L/∂h(t)‖ as plots computes them"
-    assert [s["t"] for s in page.data["schedule"]] == [t + 1 for t in sorted(ts, reverse=True)], \
-        "backward runs from the last step (the page numbers steps from 1, as drawn; plots from 0)"
+    assert [s["t"] for s in page.data["schedule"]] == sorted(ts, reverse=True), \
+        "backward runs from the last step (the page and plots number steps from 1, as drawn)"
     assert bars[0] < 1e-2 * bars[-1], f"the gradient should vanish towards the first step: {bars[0] / bars[-1]:.1e}"
     assert "1 - z²" in page.data["rules"]["tanh"]["rule"], "the tanh rule is read from ops.py"
 
