@@ -192,7 +192,7 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     with set_grad_enabled(create_graph):  # the rules' own ops are recorded only to differentiate them again
         while ready:
             t = ready.pop()
-            fn, g = t._ctx, grads.pop(id(t), None)
+            fn, g = t._ctx, grads.take(id(t))
             if g is not None:
                 if t._hooks:
                     g = t._run_hooks(g, create_graph)
@@ -208,9 +208,27 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     return None if wanted is None else [wanted[id(t)] for t in inputs]
 
 
+class Shares(dict):
+    """``{id(tensor): the sum of the shares of its gradient received so far}``, as the walk fills it.
+
+    The first share is kept as it came: a rule may hand one array to several inputs (add does), or a
+    view.  The second makes a new array, the running sum, which is ours alone (``owned``): later
+    shares are added into it in place, so a weight read at each of T steps costs one new array, not T.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.owned = set()
+
+    def take(self, key):
+        """The complete gradient of a tensor the walk visits now (None if nothing reached it)."""
+        self.owned.discard(key)
+        return self.pop(key, None)
+
+
 def seed(roots, root_grads, create_graph):
     """The gradients the walk starts from: ``{id(root): its gradient}`` (a root given twice gets the sum)."""
-    grads = {}
+    grads = Shares()
     for r, g in zip(roots, root_grads):
         g = g if create_graph else g._data
         if state.anomaly:
@@ -242,6 +260,13 @@ def send_to_inputs(fn, out, g, grads, create_graph, retain_graph, anomaly=False)
         if anomaly:
             check_finite(ga, f"the backward of {located(fn.op, fn.scope)}")
         prev = grads.get(id(a))
-        grads[id(a)] = ga if prev is None else prev + ga
+        if prev is None:
+            grads[id(a)] = ga
+        elif id(a) in grads.owned:
+            prev += ga  # into the running sum (see Shares)
+        else:
+            grads[id(a)] = total = prev + ga
+            if type(total) is np.ndarray and not create_graph:  # (a 0-d sum is a numpy scalar: immutable)
+                grads.owned.add(id(a))
     if not retain_graph:
         fn.release()
