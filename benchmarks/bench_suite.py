@@ -325,8 +325,9 @@ def attention_sdpa(lib, X, targets, params):
 def attention_numpy(X, targets, params):
     Wq, Wk, Wv, Wo, Wy = params
     B, T, d = X.shape
+    scale = float(1 / np.sqrt(d))  # a Python float: a numpy float64 scalar would make S float64 (NEP 50)
     Q, K, Vv = X @ Wq, X @ Wk, X @ Wv
-    S = Q @ K.transpose(0, 2, 1) / np.sqrt(d) + np.triu(np.full((T, T), -np.inf, np.float32), 1)
+    S = Q @ K.transpose(0, 2, 1) * scale + np.triu(np.full((T, T), -np.inf, np.float32), 1)
     P = np.exp(S - S.max(-1, keepdims=True))
     P /= P.sum(-1, keepdims=True)
     A = P @ Vv
@@ -342,7 +343,7 @@ def attention_numpy(X, targets, params):
     dA = dO @ Wo.T
     dP = dA @ Vv.transpose(0, 2, 1)
     dV = P.transpose(0, 2, 1) @ dA
-    dS = P * (dP - (dP * P).sum(-1, keepdims=True)) / np.sqrt(d)
+    dS = P * (dP - (dP * P).sum(-1, keepdims=True)) * scale
     dQ, dK = dS @ K, dS.transpose(0, 2, 1) @ Q
     X2 = X.reshape(B * T, d)
     return [X2.T @ g.reshape(B * T, d) for g in (dQ, dK, dV)] + [dWo, dWy]

@@ -17,6 +17,7 @@ import pytest
 
 import tinygrad_seq as tg
 from tinygrad_seq import Function, Tensor
+from tinygrad_seq import functional as F
 
 
 def leaf(values, dtype=np.float64, name=None):
@@ -468,6 +469,8 @@ def test_dtype_promotion_follows_numpy_and_gradients_keep_the_input_dtype():
     out = a32 * b64
     assert out.dtype == np.float64
     assert (a32 * 2.5).dtype == np.float32  # Python numbers do not promote
+    # nor numpy scalars, as in PyTorch (numpy itself makes float32 * np.float64(0.5) a float64 array)
+    assert (a32 * np.float64(0.5)).dtype == (a32 / np.sqrt(128.0)).dtype == (np.int64(2) + a32).dtype == np.float32
     assert (a32 + tg.tensor([1, 2])).dtype == np.float64  # float32 with int64, as numpy
     (out * a32).sum().backward()
     assert a32.grad.dtype == np.float32 and b64.grad.dtype == np.float64
@@ -481,6 +484,16 @@ def test_dtype_promotion_follows_numpy_and_gradients_keep_the_input_dtype():
     (e * e).sum().backward()
     assert d.grad.dtype == np.float64
     assert tg.tensor([1.5]).long().dtype == np.int64
+
+
+def test_float32_attention_stays_float32_with_a_numpy_scale():
+    q = tg.randn(2, 3, 4, requires_grad=True)
+    s = q @ q.transpose(1, 2) * (1 / np.sqrt(4))  # the usual 1/√d, a numpy float64 scalar
+    p = s.softmax(-1)
+    loss = (p @ q).sum()
+    loss.backward()
+    assert s.dtype == p.dtype == loss.dtype == q.grad.dtype == np.float32
+    assert F.scaled_dot_product_attention(q, q, q, is_causal=True).dtype == np.float32
 
 
 def test_second_derivative_through_a_cast():

@@ -235,6 +235,8 @@ class Function:
                     parents.append(a)
                     a._used = True  # (an in-place change of it later is refused: see Tensor._inplace)
             else:
+                if isinstance(a, np.generic):  # a numpy scalar counts as a Python number, as in PyTorch:
+                    a = a.item()  # float32 * np.float64(0.5) stays float32 (numpy itself would make it float64)
                 if isinstance(a, complex) or (type(a) is np.ndarray and a.dtype.kind not in "biuf"):
                     raise TypeError(f"{located(cls.op, scope_path)}: a constant of type {type(a).__name__} "
                                     f"(dtype {np.asarray(a).dtype}): tensors hold real numbers only")
