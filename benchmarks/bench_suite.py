@@ -36,6 +36,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed runs per column (default 11; 3 with --quick)")
     p.add_argument("--only", default="", help="comma-separated workloads to run, e.g. W1,W3 (default: all)")
     p.add_argument("--json", default=None, help="also write the results to this file")
+    p.add_argument("--no-freeze", action="store_true", help="skip gc.freeze() after the imports (see bench_ops.py)")
     return p.parse_args(argv)
 
 
@@ -450,11 +451,15 @@ def main():
     q, repeats = ARGS.quick, ARGS.repeats or (3 if ARGS.quick else 11)
     only = {w.strip().upper() for w in ARGS.only.split(",") if w.strip()}
     torch.set_num_threads(ARGS.threads)
+    if not ARGS.no_freeze:  # torch's import leaves ~150,000 objects that every full collection would re-scan
+        gc.freeze()  # (that cost belongs to importing torch here, not to either engine: see bench_ops.py)
     env = environment()
     print(f"numpy {env['numpy']}, torch {env['torch']}, {env['machine']}, {ARGS.threads} thread(s), "
           f"{repeats} interleaved runs per column, float32" + (" (QUICK: sizes cut, do not quote)" if q else ""))
     for b in env["blas"]:
         print(f"  {b['internal_api']} {b['version']} kernel {b['architecture']}, {b['num_threads']} thread(s)")
+    print("  gc.freeze() skipped" if ARGS.no_freeze else
+          f"  gc.freeze() after the imports: {gc.get_freeze_count():,} objects (mostly torch's) out of the collector's view")
     T, T6 = (8, 500) if q else (64, 20000)
     plan = {
         "W1": lambda: {"1,000 ops 4×4": w1(150 if q else 1000, repeats)},

@@ -192,7 +192,7 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     with set_grad_enabled(create_graph):  # the rules' own ops are recorded only to differentiate them again
         while ready:
             t = ready.pop()
-            fn, g = t._ctx, grads.take(id(t))
+            fn, g = t._ctx, grads.pop(id(t), None)
             if g is not None:
                 if t._hooks:
                     g = t._run_hooks(g, create_graph)
@@ -218,12 +218,7 @@ class Shares(dict):
 
     def __init__(self):
         super().__init__()
-        self.owned = set()
-
-    def take(self, key):
-        """The complete gradient of a tensor the walk visits now (None if nothing reached it)."""
-        self.owned.discard(key)
-        return self.pop(key, None)
+        self.owned = set()  # (a tensor's entry is popped once, when the walk visits it: no share comes later)
 
 
 def seed(roots, root_grads, create_graph):
