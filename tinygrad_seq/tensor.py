@@ -474,6 +474,11 @@ class Tensor:
         return self._ctx is None
 
     @property
+    def retains_grad(self) -> bool:
+        """True if ``retain_grad()`` asked backward to keep this non-leaf's ``.grad`` (as in PyTorch)."""
+        return self._retains_grad
+
+    @property
     def grad_fn(self):
         return self._ctx
 

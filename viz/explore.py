@@ -291,7 +291,7 @@ def _gradients(roots, order) -> tuple[dict, str]:
                     f"∂{what}/∂· computed by tinygrad_seq.grad")
         except RuntimeError:
             pass  # freed by an earlier backward(): fall back to what .grad kept
-    kept = {id(t): t.grad.data for t in wanted if t.grad is not None}
+    kept = {id(t): t.grad.data for t in wanted if (t.is_leaf or t.retains_grad) and t.grad is not None}
     if not scalars:
         return kept, "no gradients computed: the roots are not scalars (showing .grad where it is set)"
     return kept, ("the graph was freed by backward(): showing .grad where it was kept; call viz.explore "
