@@ -458,8 +458,8 @@ def main():
           f"{repeats} interleaved runs per column, float32" + (" (QUICK: sizes cut, do not quote)" if q else ""))
     for b in env["blas"]:
         print(f"  {b['internal_api']} {b['version']} kernel {b['architecture']}, {b['num_threads']} thread(s)")
-    print("  gc.freeze() skipped" if ARGS.no_freeze else
-          f"  gc.freeze() after the imports: {gc.get_freeze_count():,} objects (mostly torch's) out of the collector's view")
+    frozen = f"  gc.freeze() after the imports: {gc.get_freeze_count():,} objects (mostly torch's) out of its view"
+    print("  gc.freeze() skipped" if ARGS.no_freeze else frozen)
     T, T6 = (8, 500) if q else (64, 20000)
     plan = {
         "W1": lambda: {"1,000 ops 4×4": w1(150 if q else 1000, repeats)},

@@ -428,8 +428,8 @@ def test_truncated_bptt_draws_chunks_side_by_side_with_the_cut_between(engine):
 
 # --------------------------------------------------------------------------- bidirectional: the directions aligned
 
-BIDIRECTIONAL = ["bidirectional GRU", "bidirectional LSTM", "bidirectional RNN, collapsed", "bidirectional GRU vertical",
-                 "stacked bidirectional RNN"]
+BIDIRECTIONAL = ["bidirectional GRU", "bidirectional LSTM", "bidirectional RNN, collapsed",
+                 "bidirectional GRU vertical", "stacked bidirectional RNN"]
 
 
 @pytest.mark.parametrize("name", BIDIRECTIONAL)

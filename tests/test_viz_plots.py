@@ -137,7 +137,7 @@ def test_gate_values_are_the_lstm_gates_over_time(float64):
         plots.gate_values(out.sum(), gates=("no_such_gate",))
 
 
-# --------------------------------------------------------------------------- time axes numbered t = 1 … T, as the graphs
+# --------------------------------------------------------------------------- time axes numbered 1 … T, as the graphs
 
 
 def tick_labels(axis):

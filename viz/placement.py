@@ -307,7 +307,7 @@ class Placer:
         scene = self.scene
         out = {p: Cluster(c.name, p, c.attrs, list(c.children), list(c.nodes)) for p, c in scene.clusters.items()}
         self.band_frames = {}  # row -> the path of the frame drawn around it in its band
-        for first, rows in self.bands.items():
+        for rows in self.bands.values():
             if len(rows) < 2:
                 continue
             home = self._home(rows)
@@ -526,7 +526,7 @@ class Placer:
             rows = self.bands[first]
             lead = LABEL_ROOM if scene.vertical and len(rows) > 1 else 0.0  # room for the frames' labels
 
-            def td(r, c):
+            def td(r, c, placed=placed, widths=widths):
                 cols, across = placed[r]
                 w, h = (across, widths[c]) if scene.vertical else (widths[c], across)
                 port = f' PORT="r{r}c{cols.index(c)}"' if c in cols else ""
