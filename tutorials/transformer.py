@@ -467,7 +467,7 @@ else:
 # 0.60 exact match against 0.95 for dot attention. Trained the same way here, the Transformer's loss
 # stops falling at a level where it still makes an error in most long strings: at a fixed step size Adam
 # keeps jumping around the minimum. Decaying the rate lets it settle: over seeds 0, 1, 2 the constant rate
-# gave 0.60, 0.69 and 0.85 at full size, the schedule 1.00 each time (fast mode: 0.59–0.74 against
+# gave 0.55, 0.74 and 0.80 at full size, the schedule 1.00 each time (fast mode: 0.59–0.74 against
 # 0.84–0.89). The warm-up, which the original post-norm Transformer needs to survive its first steps, made
 # no measurable difference for this small model: with the cosine decay alone it scored 0.99–1.00 (pre-norm
 # over seeds 0–2, post-norm over seeds 0–1). It is the decay that mattered.
