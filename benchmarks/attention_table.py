@@ -100,7 +100,7 @@ def main():
         tg.manual_seed(args.seed)
         model, lr = build(kind, len(task.vocab), args)
         n_params = sum(p.numel() for p in model.parameters())
-        stats = train_translation(model, train, steps=args.steps, batch_size=args.batch_size, lr=lr, seed=args.seed)
+        stats = train_translation(model, train, steps=args.steps, batch_size=args.batch_size, lr=lr)
         acc = evaluate_translation(model, test)
         by_len = []
         for lo, hi in buckets:

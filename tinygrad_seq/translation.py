@@ -30,11 +30,12 @@ def evaluate_translation(model, data, batch_size=256):
     return exact_match(predictions, targets)
 
 
-def train_translation(model, data, steps=None, seconds=None, batch_size=32, lr=1e-2, clip=1.0, seed=0, log=None,
+def train_translation(model, data, steps=None, seconds=None, batch_size=32, lr=1e-2, clip=1.0, log=None,
                       lr_schedule=None):
     """Adam on the teacher-forced cross-entropy, for ``steps`` updates or ``seconds`` of wall time.
 
-    data: a Seq2SeqData, read in shuffled passes.  Returns a dict with the number of steps,
+    data: a Seq2SeqData, read in shuffled passes drawn from ``tg.default_rng()`` (``tg.manual_seed``
+    makes a run repeatable).  Returns a dict with the number of steps,
     the wall time and the mean loss of the last 20 steps.  ``log(step, loss)`` is called every 50 steps.
     ``lr_schedule(step)``, if given, is the factor of ``lr`` for update ``step`` (0, 1, ...): a warm-up,
     a decay to zero, ...; without it the rate stays ``lr``.
