@@ -261,7 +261,7 @@ def send_to_inputs(fn, out, g, grads, create_graph, retain_graph, anomaly=False)
             prev += ga  # into the running sum (see Shares)
         else:
             grads[id(a)] = total = prev + ga
-            if type(total) is np.ndarray and not create_graph:  # (a 0-d sum is a numpy scalar: immutable)
+            if type(total) is np.ndarray:  # (not a Tensor, with create_graph; nor a 0-d sum, an immutable scalar)
                 grads.owned.add(id(a))
     if not retain_graph:
         fn.release()

@@ -420,7 +420,7 @@ class Tensor:
         arr = _as_array(value, None)
         self._data = arr.copy() if np.may_share_memory(arr, np.asarray(value)) else arr
         self._tracked = None
-        self._own_counter()[0] += 1  # backward must not read the new values for a graph built on the old ones
+        self._bump_version()  # backward must not read the new values for a graph built on the old ones
 
     @property
     def grad(self):
@@ -445,6 +445,10 @@ class Tensor:
         if self._counter is UNWRITTEN:
             self._counter = [0]
         return self._counter
+
+    def _bump_version(self):
+        """Count one in-place change of the values (seen by every tensor that views them)."""
+        self._own_counter()[0] += 1
 
     # ---- introspection (read by viz) ----
     @property
@@ -722,7 +726,7 @@ class Tensor:
         new = self._old_value(what).reshape(shape)
         self._data = new._data
         self._tracked = None
-        self._own_counter()[0] += 1
+        self._bump_version()
         return self._becomes_output_of(new)
 
     def unsqueeze_(self, dim):
@@ -741,7 +745,7 @@ class Tensor:
             array_op(self._data)
         except (ValueError, TypeError) as e:  # read-only (an expand()ed view), or a float into an int tensor
             raise type(e)(f"{what} on a tensor of shape {self.shape}, dtype {self.dtype}: {e}") from None
-        self._own_counter()[0] += 1
+        self._bump_version()
 
     def __iadd__(self, other):
         return self.add_(other)

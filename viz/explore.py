@@ -132,8 +132,7 @@ def explore(
     # Steps stay expanded in the page (it collapses them itself); a graph too large to lay out at once
     # keeps its first and last steps, expanded, and elides the middle ones.
     drawing = draw(roots, collapse=_never, detached=detached, mark_detached=mark_detached, chunks=chunks,
-                   time_axis=time_axis,
-                   max_nodes=max_nodes, max_steps=10**9, keep_steps=keep_steps, title=title)
+                   time_axis=time_axis, max_nodes=max_nodes, max_steps=10**9, keep_steps=keep_steps, title=title)
     graph = drawing.graph
     # small graphs: the drawing's own pipe lays the page out as the SVG pictures are (steps placed in order by
     # viz.placement); very large ones (a 100-step LSTM) go straight to the layout engine, which is far faster

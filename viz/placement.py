@@ -515,14 +515,14 @@ class Placer:
             (high if up > 0.5 else low)[tail] = (high if up > 0.5 else low).get(tail, 0) + 1
         return {n for n in high if high[n] > low.get(n, 0)}
 
-    def skeleton(self, cells: dict, templates: dict) -> dict:
+    def skeleton(self, cells: dict, columns: dict, templates: dict) -> dict:
         """Lay out everything outside the rows with ``dot``; each row is one node of cells in order."""
         scene = self.scene
         above = self._above(templates)
         clusters = {p: Cluster(c.name, p, c.attrs, list(c.children), [n for n in c.nodes if n not in self.cell_of])
                     for p, c in self.clusters.items()}
         nodes = {n: _sized(a, self.sizes[n]) for n, a in scene.nodes.items() if n not in self.cell_of}
-        for first, (widths, placed) in self.columns(cells).items():
+        for first, (widths, placed) in columns.items():
             rows = self.bands[first]
             lead = LABEL_ROOM if scene.vertical and len(rows) > 1 else 0.0  # room for the frames' labels
 
@@ -574,9 +574,10 @@ class Placer:
         """Runs 2–4: the kinds of step, the rest around the rows, then every node pinned and every edge routed."""
         templates = self.steps()
         cells = self.cell_sizes(templates)
-        skel = self.skeleton(cells, templates)
+        columns = self.columns(cells)
+        skel = self.skeleton(cells, columns, templates)
         pos, bbs, routes = self._from_skeleton(skel)
-        for first, (widths, placed) in self.columns(cells).items():
+        for first, (widths, placed) in columns.items():
             self._place_band(first, widths, placed, skel["nodes"][f"row{first}"], cells, templates, pos, bbs, routes)
         self._route_the_rest(pos, routes, bbs)
         return self._pinned(pos, bbs, routes, skel)
